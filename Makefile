@@ -1,0 +1,36 @@
+# Developer entry points. `make` alone lists them.
+SHELL := bash
+.DEFAULT_GOAL := help
+
+SWIFT ?= swift
+# Extra flags, e.g. make test SWIFT_TEST_FLAGS='--filter AuthServiceTests'
+SWIFT_BUILD_FLAGS ?=
+SWIFT_TEST_FLAGS ?=
+
+.PHONY: help build test up down status logs clean
+
+help: ## List the targets
+	@echo "Targets:"
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@echo "Variables: SWIFT_BUILD_FLAGS, SWIFT_TEST_FLAGS, STACK_PG_PORT (see scripts/stack.sh)"
+
+build: ## swift build (debug)
+	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
+
+test: ## swift test --parallel against a throwaway PostgreSQL
+	bash scripts/with-test-postgres.sh $(SWIFT) test --parallel $(SWIFT_TEST_FLAGS)
+
+up: ## Start the local stack (Postgres + release-built services) under .stack/
+	SWIFT=$(SWIFT) bash scripts/stack.sh up
+
+down: ## Stop the local stack
+	bash scripts/stack.sh down
+
+status: ## Show what the local stack runs
+	bash scripts/stack.sh status
+
+logs: ## Last 50 lines of each stack log
+	@if compgen -G '.stack/logs/*.log' >/dev/null; then tail -n 50 .stack/logs/*.log; else echo "no logs in .stack/logs"; fi
+
+clean: down ## Stop the stack and delete .stack/ (database, secrets, logs)
+	rm -rf .stack

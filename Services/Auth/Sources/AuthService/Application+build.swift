@@ -1,0 +1,64 @@
+import Configuration
+import Foundation
+import Hummingbird
+import Logging
+import PostgresNIO
+import Shared
+
+/// Everything the auth service reads at start-up.
+public struct AuthConfiguration: Sendable {
+    public var common: CommonConfiguration
+    public var bcryptCost: UInt8
+    public var refreshTokenTTL: Duration
+
+    public init(reader: ConfigReader, logger: Logger) throws {
+        self.common = try CommonConfiguration(reader: reader, serviceName: "auth", defaultPort: 8081, logger: logger)
+        let cost = reader.int(forKey: "bcrypt.cost", default: 12)  // BCRYPT_COST
+        let minimum = common.environment == .production ? 10 : 4
+        guard (minimum...16).contains(cost) else {
+            throw ConfigurationError("BCRYPT_COST must be between \(minimum) and 16 (\(common.environment.rawValue)).")
+        }
+        self.bcryptCost = UInt8(cost)
+        self.refreshTokenTTL = .seconds(reader.int(forKey: "refresh.token.ttl.seconds", default: 30 * 24 * 3600))
+    }
+}
+
+/// Builds the auth service: its Postgres client, migrations and routes.
+public func buildApplication(configuration: AuthConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
+    let postgres = PostgresClient(configuration: configuration.common.database, backgroundLogger: logger)
+    let repository = PostgresAuthRepository(client: postgres)
+    let router = try await buildRouter(configuration: configuration, repository: repository, readiness: [
+        ReadinessCheck("database") { try await postgres.ping() },
+    ])
+    return makeServiceApplication(
+        router: router, configuration: configuration.common, postgres: postgres,
+        migrations: AuthMigrations.all, logger: logger)
+}
+
+/// The auth routes over any repository (tests may pass another).
+func buildRouter(configuration: AuthConfiguration, repository: any AuthRepository, readiness: [ReadinessCheck]) async throws -> Router<AppRequestContext> {
+    let tokens = try AccessTokens(settings: configuration.common.tokens)
+    let credentials = try ServiceCredentials(secret: configuration.common.serviceTokenSecret, serviceName: "auth")
+    let hasher = PasswordHasher(cost: configuration.bcryptCost)
+    let controller = AuthController(
+        repository: repository, hasher: hasher, tokens: tokens, refreshTokenTTL: configuration.refreshTokenTTL,
+        dummyPasswordHash: try await hasher.hash("not-a-real-password-\(UUID())"))
+
+    let router = makeServiceRouter(
+        configuration: configuration.common, tokens: tokens, readiness: readiness,
+        openAPIDocument: AuthOpenAPI.document)
+    let auth = router.group("auth")
+    auth.addRoutes(controller.publicEndpoints)
+    auth.group(context: AuthenticatedContext.self).addRoutes(controller.userEndpoints)
+    router.group("internal")
+        .add(middleware: ServiceAuthMiddleware(credentials: credentials))
+        .group(context: ServiceContext.self)
+        .addRoutes(InternalUsersController(repository: repository).endpoints)
+    return router
+}
+
+enum AuthOpenAPI {
+    /// Served at `/openapi.yaml`; the tests check it against the routes.
+    static let document: String? = Bundle.module.url(forResource: "openapi", withExtension: "yaml")
+        .flatMap { try? String(contentsOf: $0, encoding: .utf8) }
+}

@@ -1,0 +1,168 @@
+import Foundation
+import Hummingbird
+import Shared
+
+/// `/auth`: sign-up, sessions and the caller's own account.
+struct AuthController: Sendable {
+    let repository: any AuthRepository
+    let hasher: PasswordHasher
+    let tokens: AccessTokens
+    let refreshTokenTTL: Duration
+    /// Verified against when the email is unknown, so both failures cost one bcrypt.
+    let dummyPasswordHash: String
+
+    /// Routes that need no token.
+    var publicEndpoints: RouteCollection<AppRequestContext> {
+        let routes = RouteCollection(context: AppRequestContext.self)
+        routes.post("signup", use: signup)
+        routes.post("login", use: login)
+        routes.post("refresh", use: refresh)
+        routes.post("logout", use: logout)
+        return routes
+    }
+
+    /// Routes of the authenticated caller.
+    var userEndpoints: RouteCollection<AuthenticatedContext> {
+        let routes = RouteCollection(context: AuthenticatedContext.self)
+        routes.get("me", use: me)
+        routes.patch("me", use: updateMe)
+        routes.delete("me", use: deleteMe)
+        routes.get("verify", use: verify)
+        return routes
+    }
+
+    @Sendable func signup(request: Request, context: AppRequestContext) async throws -> Response {
+        let body = try await request.decodeJSON(as: SignupRequest.self, context: context)
+        let email = AuthRules.normalizedEmail(body.email)
+        let name = AuthRules.normalizedName(body.name)
+        let errors = [AuthRules.emailError(email), AuthRules.passwordError(body.password), AuthRules.nameError(name)].compactMap { $0 }
+        guard errors.isEmpty else { throw APIError.validation(errors) }
+
+        let passwordHash = try await hasher.hash(body.password)
+        let (refreshToken, session) = newRefreshToken(sessionID: UUID())
+        let user: UserRecord
+        do {
+            user = try await repository.createUser(
+                id: UUID(), email: email, name: name, passwordHash: passwordHash, session: session, logger: context.logger)
+        } catch AuthRepositoryError.emailTaken {
+            throw APIError.conflict("email_taken", "An account with this email already exists.")
+        }
+        context.logger.info("user signed up", metadata: ["userId": "\(user.id)"])
+        return try Response.json(try sessionResponse(user, refreshToken: refreshToken, sessionID: session.sessionID), status: .created)
+    }
+
+    @Sendable func login(request: Request, context: AppRequestContext) async throws -> SessionResponse {
+        let body = try await request.decodeJSON(as: LoginRequest.self, context: context)
+        let user = try await repository.user(email: AuthRules.normalizedEmail(body.email), logger: context.logger)
+        // Unknown email and wrong password take the same time and give the same answer.
+        let passwordMatches = try await hasher.verify(body.password, hash: user?.passwordHash ?? dummyPasswordHash)
+        guard let user, passwordMatches, AuthRules.passwordBytes.contains(body.password.utf8.count) else {
+            throw APIError(.unauthorized, code: "invalid_credentials", detail: "The email or password is wrong.")
+        }
+        let (refreshToken, session) = newRefreshToken(sessionID: UUID())
+        try await repository.createSession(userID: user.id, token: session, logger: context.logger)
+        return try sessionResponse(user, refreshToken: refreshToken, sessionID: session.sessionID)
+    }
+
+    @Sendable func refresh(request: Request, context: AppRequestContext) async throws -> SessionResponse {
+        let body = try await request.decodeJSON(as: RefreshRequest.self, context: context)
+        let (replacement, replacementHash) = Self.makeRefreshToken()
+        let outcome = try await repository.rotate(
+            tokenHash: Crypto.sha256(body.refreshToken), replacement: replacementHash,
+            expiresAt: Date.now.addingTimeInterval(Double(refreshTokenTTL.components.seconds)), logger: context.logger)
+        switch outcome {
+        case .rotated(let user, let sessionID):
+            // The session id carries over, so the new access token names the same session.
+            return try sessionResponse(user, refreshToken: replacement, sessionID: sessionID)
+        case .reused:
+            context.logger.warning("refresh token reused: all sessions of the user revoked")
+            throw Self.invalidRefreshToken
+        case .invalid:
+            throw Self.invalidRefreshToken
+        }
+    }
+
+    @Sendable func logout(request: Request, context: AppRequestContext) async throws -> HTTPResponse.Status {
+        let body = try await request.decodeJSON(as: RefreshRequest.self, context: context)
+        try await repository.revoke(tokenHash: Crypto.sha256(body.refreshToken), logger: context.logger)
+        return .noContent
+    }
+
+    @Sendable func me(request: Request, context: AuthenticatedContext) async throws -> UserResponse {
+        UserResponse(try await currentUser(context))
+    }
+
+    @Sendable func updateMe(request: Request, context: AuthenticatedContext) async throws -> UserResponse {
+        let body = try await request.decodeJSON(as: UpdateMeRequest.self, context: context)
+        let name = body.name.map(AuthRules.normalizedName)
+        var errors: [FieldError] = []
+        if body.name == nil && body.password == nil && body.currentPassword == nil {
+            throw APIError.validation([FieldError(field: "body", message: "send name, or password with currentPassword")])
+        }
+        if let name, let error = AuthRules.nameError(name) { errors.append(error) }
+        if let password = body.password {
+            if let error = AuthRules.passwordError(password) { errors.append(error) }
+            if body.currentPassword == nil { errors.append(FieldError(field: "currentPassword", message: "is required to change the password")) }
+        } else if body.currentPassword != nil {
+            errors.append(FieldError(field: "password", message: "is required with currentPassword"))
+        }
+        guard errors.isEmpty else { throw APIError.validation(errors) }
+
+        var newHash: String?
+        if let password = body.password, let currentPassword = body.currentPassword {
+            let user = try await currentUser(context)
+            guard try await hasher.verify(currentPassword, hash: user.passwordHash) else {
+                throw APIError.forbidden("invalid_current_password", "The current password is wrong.")
+            }
+            newHash = try await hasher.hash(password)
+        }
+        guard let updated = try await repository.updateUser(
+            id: context.user.id, name: name, passwordHash: newHash, keepSession: context.user.sessionID, logger: context.logger)
+        else { throw Self.userGone }
+        if newHash != nil { context.logger.info("password changed; other sessions ended", metadata: ["userId": "\(updated.id)"]) }
+        return UserResponse(updated)
+    }
+
+    @Sendable func deleteMe(request: Request, context: AuthenticatedContext) async throws -> HTTPResponse.Status {
+        guard try await repository.deleteUser(id: context.user.id, logger: context.logger) else { throw Self.userGone }
+        context.logger.info("account deleted", metadata: ["userId": "\(context.user.id)"])
+        return .noContent
+    }
+
+    /// The verified claims of the caller's token, as issued.
+    @Sendable func verify(request: Request, context: AuthenticatedContext) async throws -> Response {
+        try Response.json(context.user.claims)
+    }
+
+    // MARK: helpers
+
+    static let invalidRefreshToken = APIError(
+        .unauthorized, code: "invalid_refresh_token", detail: "The refresh token is invalid, expired or revoked.")
+
+    /// A valid token whose user no longer exists (deleted account): the token is no longer good.
+    static let userGone = APIError.invalidToken("The account of this token no longer exists.")
+
+    func currentUser(_ context: AuthenticatedContext) async throws -> UserRecord {
+        guard let user = try await repository.user(id: context.user.id, logger: context.logger) else { throw Self.userGone }
+        return user
+    }
+
+    /// 256 random bits, base64url; only the SHA-256 is stored.
+    static func makeRefreshToken() -> (token: String, hash: [UInt8]) {
+        let token = Base64URL.encode(Crypto.randomBytes(32))
+        return (token, Crypto.sha256(token))
+    }
+
+    func newRefreshToken(sessionID: UUID) -> (String, NewRefreshToken) {
+        let (token, hash) = Self.makeRefreshToken()
+        let expiresAt = Date.now.addingTimeInterval(Double(refreshTokenTTL.components.seconds))
+        return (token, NewRefreshToken(hash: hash, sessionID: sessionID, expiresAt: expiresAt))
+    }
+
+    func sessionResponse(_ user: UserRecord, refreshToken: String, sessionID: UUID?) throws -> SessionResponse {
+        let (accessToken, _) = try tokens.issue(userID: user.id, name: user.name, sessionID: sessionID)
+        return SessionResponse(
+            user: UserResponse(user), accessToken: accessToken, refreshToken: refreshToken,
+            expiresIn: Int(tokens.settings.accessTokenTTL.components.seconds))
+    }
+}

@@ -1,0 +1,40 @@
+import Foundation
+import Logging
+
+/// A refresh token about to be stored: only its hash is ever persisted.
+struct NewRefreshToken: Sendable {
+    var hash: [UInt8]
+    var sessionID: UUID
+    var expiresAt: Date
+}
+
+/// What presenting a refresh token led to.
+enum RefreshOutcome: Sendable {
+    /// The token was live and has been replaced by the new one.
+    case rotated(UserRecord, sessionID: UUID)
+    /// The token had already been rotated: every refresh token of its user is now revoked.
+    case reused
+    /// Unknown, expired, logged out or revoked.
+    case invalid
+}
+
+enum AuthRepositoryError: Error {
+    case emailTaken
+}
+
+/// Storage of users, sessions and the outbox. `Sendable` so handlers share one instance.
+protocol AuthRepository: Sendable {
+    /// Creates the user and its first session together; throws `emailTaken` on a duplicate.
+    func createUser(id: UUID, email: String, name: String, passwordHash: String, session: NewRefreshToken, logger: Logger) async throws -> UserRecord
+    func user(email: String, logger: Logger) async throws -> UserRecord?
+    func user(id: UUID, logger: Logger) async throws -> UserRecord?
+    func createSession(userID: UUID, token: NewRefreshToken, logger: Logger) async throws
+    func rotate(tokenHash: [UInt8], replacement: [UInt8], expiresAt: Date, logger: Logger) async throws -> RefreshOutcome
+    /// Ends the session of that token; unknown or revoked tokens are a no-op.
+    func revoke(tokenHash: [UInt8], logger: Logger) async throws
+    /// Changes name and/or password hash; a new password ends every session but `keepSession`.
+    func updateUser(id: UUID, name: String?, passwordHash: String?, keepSession: UUID?, logger: Logger) async throws -> UserRecord?
+    /// Deletes the user and records a `user_deleted` event in the same transaction.
+    func deleteUser(id: UUID, logger: Logger) async throws -> Bool
+    func names(ids: [UUID], logger: Logger) async throws -> [UserName]
+}

@@ -1,0 +1,95 @@
+import Foundation
+import Hummingbird
+import Shared
+
+/// A user as stored, with the password hash that never leaves this service.
+struct UserRecord: Sendable {
+    var id: UUID
+    var email: String
+    var name: String
+    var passwordHash: String
+    var createdAt: Date
+}
+
+/// The contract's `user`.
+struct UserResponse: ResponseCodable, Sendable {
+    var id: UUID
+    var email: String
+    var name: String
+    var createdAt: Date
+
+    init(_ record: UserRecord) {
+        self.id = record.id
+        self.email = record.email
+        self.name = record.name
+        self.createdAt = record.createdAt
+    }
+}
+
+/// The contract's `session`.
+struct SessionResponse: ResponseCodable, Sendable {
+    var user: UserResponse
+    var accessToken: String
+    var refreshToken: String
+    var tokenType = "Bearer"
+    var expiresIn: Int
+}
+
+struct SignupRequest: Decodable {
+    var email: String
+    var password: String
+    var name: String
+}
+
+struct LoginRequest: Decodable {
+    var email: String
+    var password: String
+}
+
+struct RefreshRequest: Decodable {
+    var refreshToken: String
+}
+
+struct UpdateMeRequest: Decodable {
+    var name: String?
+    var password: String?
+    var currentPassword: String?
+}
+
+struct UserName: Codable, Sendable, Equatable {
+    var id: UUID
+    var name: String
+}
+
+/// The input rules of the contract, in one place.
+enum AuthRules {
+    static let passwordBytes = 8...72
+    static let nameLength = 1...50
+
+    /// Trimmed and lower-cased; the stored and compared form.
+    static func normalizedEmail(_ email: String) -> String {
+        email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+    }
+
+    static func emailError(_ email: String) -> FieldError? {
+        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+        let valid = email.utf8.count <= 254 && parts.count == 2 && !parts[0].isEmpty && parts[0].utf8.count <= 64
+            && parts[1].contains(".") && !parts[1].hasPrefix(".") && !parts[1].hasSuffix(".")
+            && !email.contains(where: { $0.isWhitespace || $0.isNewline })
+        return valid ? nil : FieldError(field: "email", message: "must be a valid email address")
+    }
+
+    /// bcrypt only reads 72 bytes, so longer passwords are refused rather than silently cut.
+    static func passwordError(_ password: String, field: String = "password") -> FieldError? {
+        passwordBytes.contains(password.utf8.count)
+            ? nil : FieldError(field: field, message: "must be 8 to 72 bytes long (UTF-8)")
+    }
+
+    static func normalizedName(_ name: String) -> String {
+        name.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    static func nameError(_ name: String) -> FieldError? {
+        nameLength.contains(name.count) ? nil : FieldError(field: "name", message: "must be 1 to 50 characters after trimming")
+    }
+}

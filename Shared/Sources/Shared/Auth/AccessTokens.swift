@@ -1,0 +1,115 @@
+import Foundation
+
+/// Claims of a user access token (the contract's list, plus `sid`: the session that
+/// issued it, so a password change can end every *other* session).
+public struct AccessTokenClaims: Codable, Sendable, Equatable {
+    public var sub: String
+    public var name: String
+    public var iss: String
+    public var aud: String
+    public var iat: Int
+    public var exp: Int
+    public var jti: String
+    public var sid: String?
+
+    public init(sub: String, name: String, iss: String, aud: String, iat: Int, exp: Int, jti: String, sid: String?) {
+        self.sub = sub
+        self.name = name
+        self.iss = iss
+        self.aud = aud
+        self.iat = iat
+        self.exp = exp
+        self.jti = jti
+        self.sid = sid
+    }
+}
+
+/// The caller of a request, proven by a valid access token.
+public struct AuthenticatedUser: Sendable, Equatable {
+    public var id: UUID
+    public var name: String
+    public var sessionID: UUID?
+    public var claims: AccessTokenClaims
+}
+
+/// Signs (auth service) and verifies (every service) user access tokens locally:
+/// no service calls auth to check a token.
+public struct AccessTokens: Sendable {
+    public let settings: TokenSettings
+    let jwt: HS256JWT
+    let clock: @Sendable () -> Date
+
+    public init(settings: TokenSettings, clock: @escaping @Sendable () -> Date = { Date() }) throws {
+        self.settings = settings
+        self.clock = clock
+        self.jwt = try HS256JWT(secret: settings.secret, clock: clock)
+    }
+
+    var validation: JWTValidation {
+        JWTValidation(
+            issuer: settings.issuer, audience: settings.audience, leeway: settings.leeway,
+            requiredClaims: ["sub", "name", "iss", "aud", "iat", "exp", "jti"])
+    }
+
+    public func issue(userID: UUID, name: String, sessionID: UUID?) throws -> (token: String, claims: AccessTokenClaims) {
+        let now = Int(clock().timeIntervalSince1970)
+        let claims = AccessTokenClaims(
+            sub: userID.uuidString.lowercased(), name: name, iss: settings.issuer, aud: settings.audience,
+            iat: now, exp: now + Int(settings.accessTokenTTL.components.seconds),
+            jti: UUID().uuidString.lowercased(), sid: sessionID?.uuidString.lowercased())
+        return (try jwt.sign(claims), claims)
+    }
+
+    public func verify(_ token: some StringProtocol) throws(JWTError) -> AuthenticatedUser {
+        let claims = try jwt.verify(token, as: AccessTokenClaims.self, validation: validation)
+        guard let id = UUID(uuidString: claims.sub) else { throw .invalidClaim("sub") }
+        return AuthenticatedUser(id: id, name: claims.name, sessionID: claims.sid.flatMap(UUID.init(uuidString:)), claims: claims)
+    }
+}
+
+/// Short-lived credentials that services present on `/internal` routes. Signed with a
+/// secret of their own and audience `internal`, so a user token never passes here.
+public struct ServiceCredentials: Sendable {
+    public static let audience = "internal"
+    public static let issuer = "backend-services"
+    public let serviceName: String
+    let jwt: HS256JWT
+    let lifetime: Int
+
+    struct Claims: Codable {
+        var sub: String
+        var iss: String
+        var aud: String
+        var iat: Int
+        var exp: Int
+        var jti: String
+    }
+
+    public init(secret: String, serviceName: String, lifetimeSeconds: Int = 60, clock: @escaping @Sendable () -> Date = { Date() }) throws {
+        self.serviceName = serviceName
+        self.lifetime = lifetimeSeconds
+        self.jwt = try HS256JWT(secret: secret, clock: clock)
+        self.clock = clock
+    }
+
+    let clock: @Sendable () -> Date
+
+    /// A fresh token naming this service as the caller.
+    public func token() throws -> String {
+        let now = Int(clock().timeIntervalSince1970)
+        return try jwt.sign(Claims(
+            sub: serviceName, iss: Self.issuer, aud: Self.audience, iat: now, exp: now + lifetime,
+            jti: UUID().uuidString.lowercased()))
+    }
+
+    /// The calling service's name, if the token is a valid service credential.
+    public func verify(_ token: some StringProtocol) throws(JWTError) -> String {
+        let validation = JWTValidation(
+            issuer: Self.issuer, audience: Self.audience, leeway: .seconds(5),
+            requiredClaims: ["sub", "iss", "aud", "iat", "exp"])
+        let claims = try jwt.verify(token, as: Claims.self, validation: validation)
+        // A credential is short-lived by construction; refuse ones minted to live long.
+        guard claims.exp - claims.iat <= 300 else { throw .invalidClaim("exp") }
+        return claims.sub
+    }
+}

@@ -1,0 +1,51 @@
+import Hummingbird
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// The router every service starts from: the same middleware chain in the same order,
+/// and the operational routes. Services add their controllers to it.
+///
+/// Order matters: the request id is set first so every log line and error body carries it;
+/// metrics and CORS see the final response; the problem middleware sits inside them and
+/// turns every error below into problem+json.
+public func makeServiceRouter(
+    configuration: CommonConfiguration,
+    tokens: AccessTokens,
+    readiness: [ReadinessCheck],
+    openAPIDocument: String?
+) -> Router<AppRequestContext> {
+    _ = ServiceMetrics.bootstrap
+    let router = Router(context: AppRequestContext.self)
+    router.add(middleware: RequestIDMiddleware())
+    router.add(middleware: LogRequestsMiddleware(.info))
+    router.add(middleware: MetricsMiddleware())
+    router.add(middleware: CORSPolicyMiddleware(allowedOrigins: configuration.corsAllowedOrigins))
+    router.add(middleware: ProblemMiddleware())
+    router.add(middleware: BearerAuthMiddleware(tokens: tokens))
+    router.addRoutes(OperationsController(checks: readiness, openAPIDocument: openAPIDocument).endpoints)
+    return router
+}
+
+/// The application around a service's router: its address from configuration, the
+/// Postgres client run as a service, migrations applied before the server takes traffic.
+public func makeServiceApplication(
+    router: Router<AppRequestContext>,
+    configuration: CommonConfiguration,
+    postgres: PostgresClient,
+    migrations: [Migration],
+    services: [any Service] = [],
+    logger: Logger
+) -> some ApplicationProtocol {
+    var app = Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+        services: [postgres] + services,
+        logger: logger
+    )
+    let runner = MigrationRunner(migrations: migrations)
+    app.beforeServerStarts {
+        try await runner.run(on: postgres, logger: logger)
+    }
+    return app
+}

@@ -1,0 +1,51 @@
+import Foundation
+import HummingbirdTesting
+import Logging
+import PostgresNIO
+import Shared
+import TestSupport
+import Testing
+
+@testable import AuthService
+
+/// Runs `test` against a real auth service on its own fresh database.
+func withAuthService(
+    extra: [String: String] = [:],
+    _ test: @escaping @Sendable (any TestClientProtocol, _ databaseURL: String) async throws -> Void
+) async throws {
+    let databaseURL = try await TestDatabase.create()
+    let reader = TestEnvironment.reader(databaseURL: databaseURL, extra: ["BCRYPT_COST": "4"].merging(extra) { $1 })
+    let configuration = try AuthConfiguration(reader: reader, logger: TestEnvironment.logger)
+    let app = try await buildApplication(configuration: configuration, logger: TestEnvironment.logger)
+    try await app.test(.router) { client in try await test(client, databaseURL) }
+}
+
+struct Session: Decodable {
+    struct User: Decodable {
+        var id: UUID
+        var email: String
+        var name: String
+        var createdAt: Date
+    }
+    var user: User
+    var accessToken: String
+    var refreshToken: String
+    var tokenType: String
+    var expiresIn: Int
+}
+
+extension TestClientProtocol {
+    func signup(email: String = "user-\(UUID().uuidString.prefix(8))@example.com", password: String = "correct horse", name: String = "Ada") async throws -> Session {
+        let response = try await send(.post, "/auth/signup", json: #"{"email": "\#(email)", "password": "\#(password)", "name": "\#(name)"}"#)
+        #expect(response.status == .created)
+        return try response.decode(Session.self)
+    }
+
+    func login(email: String, password: String) async throws -> TestResponse {
+        try await send(.post, "/auth/login", json: #"{"email": "\#(email)", "password": "\#(password)"}"#)
+    }
+
+    func refresh(_ token: String) async throws -> TestResponse {
+        try await send(.post, "/auth/refresh", json: #"{"refreshToken": "\#(token)"}"#)
+    }
+}

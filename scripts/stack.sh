@@ -1,0 +1,431 @@
+#!/usr/bin/env bash
+# Native local stack: a persistent PostgreSQL cluster plus the services, all under
+# .stack/ (git-ignored).
+#
+#   scripts/stack.sh up       create/start Postgres, roles, dbs, secrets; build and start services
+#   scripts/stack.sh down     stop services (TERM, KILL after 15 s) and Postgres (fast shutdown)
+#   scripts/stack.sh status   show what runs
+#
+# Layout:
+#   .stack/pg/data        cluster (owned by PG_OS_USER when run as root)
+#   .stack/pg/run         unix socket; the only way in for the superuser
+#   .stack/pg/postgres.log
+#   .stack/secrets.env    generated once (chmod 600): JWT_SECRET, SERVICE_TOKEN_SECRET,
+#                         <SERVICE>_DB_PASSWORD per service
+#   .stack/logs/<service>.log, .stack/run/<service>.pid
+#
+# Env:
+#   STACK_PG_PORT            Postgres TCP port on 127.0.0.1 (default 55432)
+#   STACK_READY_TIMEOUT      seconds to wait for each GET /ready (default 60)
+#   STACK_SKIP_SERVICES=1    debugging: only Postgres, roles, dbs and secrets; no build, no services
+#   STACK_SKIP_BUILD=1       debugging: start the already-built release binaries
+#   SWIFT                    swift executable (default swift)
+#   LOG_LEVEL (info), BCRYPT_COST (12), JWT_ISSUER, JWT_AUDIENCE, CORS_ALLOWED_ORIGINS
+#                            override the values handed to the services
+#   PG_BINDIR, PG_OS_USER    see scripts/lib/postgres.sh
+set -euo pipefail
+
+# Services in start order; later issues append: vote recording feed.
+SERVICES="auth"
+
+# Service -> HTTP port.
+service_port() {
+    case "$1" in
+        auth) echo 8081 ;;
+        vote) echo 8082 ;;
+        recording) echo 8083 ;;
+        feed) echo 8084 ;;
+        *) echo "error: no port for service '$1'" >&2 && return 1 ;;
+    esac
+}
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source-path=SCRIPTDIR source=lib/postgres.sh
+source "$ROOT/scripts/lib/postgres.sh"
+
+STACK_DIR="$ROOT/.stack"
+PG_DIR="$STACK_DIR/pg"
+PGDATA_DIR="$PG_DIR/data"
+PG_SOCKET_DIR="$PG_DIR/run"
+PG_LOG="$PG_DIR/postgres.log"
+LOG_DIR="$STACK_DIR/logs"
+RUN_DIR="$STACK_DIR/run"
+SECRETS_FILE="$STACK_DIR/secrets.env"
+
+PG_PORT="${STACK_PG_PORT:-55432}"
+READY_TIMEOUT="${STACK_READY_TIMEOUT:-60}"
+SWIFT="${SWIFT:-swift}"
+
+# Values handed to every service (overridable from the environment).
+APP_LOG_LEVEL="${LOG_LEVEL:-info}"
+APP_BCRYPT_COST="${BCRYPT_COST:-12}"
+APP_JWT_ISSUER="${JWT_ISSUER:-auth-service}"
+APP_JWT_AUDIENCE="${JWT_AUDIENCE:-local-stack}"
+APP_CORS_ALLOWED_ORIGINS="${CORS_ALLOWED_ORIGINS:-http://localhost:3000,http://127.0.0.1:3000}"
+
+log() { echo "stack: $*"; }
+
+upper() { echo "$1" | tr '[:lower:]' '[:upper:]'; }
+
+# --------------------------------------------------------------------------- secrets
+
+# Read one key from secrets.env without sourcing it (the file is data, not code).
+secret() {
+    sed -n "s/^$1=//p" "$SECRETS_FILE" | tail -n1
+}
+
+# Generate each missing secret once; existing ones are never rotated, so the
+# cluster's role passwords and issued tokens stay valid across `up`s.
+ensure_secrets() {
+    local key svc
+    command -v openssl >/dev/null 2>&1 || pg_die "openssl is required to generate secrets"
+    (umask 077 && touch "$SECRETS_FILE")
+    chmod 600 "$SECRETS_FILE"
+    ensure_secret JWT_SECRET 32
+    ensure_secret SERVICE_TOKEN_SECRET 32
+    for svc in $SERVICES; do
+        key="$(upper "$svc")_DB_PASSWORD"
+        ensure_secret "$key" 24
+    done
+}
+
+ensure_secret() {
+    local key="$1" bytes="$2"
+    grep -q "^$key=" "$SECRETS_FILE" && return 0
+    echo "$key=$(openssl rand -hex "$bytes")" >>"$SECRETS_FILE"
+    log "generated $key in ${SECRETS_FILE#"$ROOT"/}"
+}
+
+# --------------------------------------------------------------------------- postgres
+
+pg_is_running() {
+    [[ -f "$PGDATA_DIR/PG_VERSION" ]] || return 1
+    pg_as_owner "$BINDIR/pg_ctl" -D "$PGDATA_DIR" status >/dev/null 2>&1
+}
+
+psql_admin() {
+    local psql="$BINDIR/psql"
+    [[ -x "$psql" ]] || psql="$(command -v psql)" || pg_die "psql not found"
+    # Superuser over the private unix socket (peer auth); SQL comes on stdin.
+    pg_as_owner "$psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCKET_DIR" -p "$PG_PORT" \
+        -U postgres -d postgres
+}
+
+pg_init_cluster() {
+    [[ -f "$PGDATA_DIR/PG_VERSION" ]] && return 0
+    log "creating PostgreSQL cluster in ${PGDATA_DIR#"$ROOT"/}"
+    mkdir -p "$PG_SOCKET_DIR"
+    chmod 700 "$PG_DIR" "$PG_SOCKET_DIR"
+    pg_chown_owner "$PG_DIR"
+    pg_check_owner_access "$PG_DIR"
+
+    # trust only until pg_hba.conf is replaced below, before the first start.
+    if ! pg_as_owner "$BINDIR/initdb" -D "$PGDATA_DIR" -U postgres --auth=trust \
+        --encoding=UTF8 --locale=C >"$PG_DIR/initdb.log" 2>&1; then
+        cat "$PG_DIR/initdb.log" >&2
+        pg_die "initdb failed"
+    fi
+
+    # The superuser only over the unix socket (peer, mapped from the OS user that
+    # runs the cluster, and root); service roles only over loopback TCP with
+    # scram, and only into the database named like the role.
+    local os_user
+    os_user="$(id -un)"
+    [[ "$(id -u)" -eq 0 ]] && os_user="$PG_OS_USER"
+    pg_as_owner tee "$PGDATA_DIR/pg_hba.conf" >/dev/null <<'EOF'
+# TYPE  DATABASE  USER      ADDRESS        METHOD
+local   all       postgres                 peer map=stack
+local   all       all                      reject
+host    all       postgres  127.0.0.1/32   reject
+host    sameuser  all       127.0.0.1/32   scram-sha-256
+EOF
+    {
+        echo "stack  $os_user  postgres"
+        [[ "$os_user" != root && "$(id -u)" -eq 0 ]] && echo "stack  root  postgres"
+        true
+    } | pg_as_owner tee -a "$PGDATA_DIR/pg_ident.conf" >/dev/null
+
+    # The port is given at start time so STACK_PG_PORT can change between runs.
+    pg_as_owner tee -a "$PGDATA_DIR/postgresql.conf" >/dev/null <<EOF
+
+# --- scripts/stack.sh ---
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$PG_SOCKET_DIR'
+unix_socket_permissions = 0700
+password_encryption = 'scram-sha-256'
+EOF
+}
+
+pg_start() {
+    local running_port
+    if pg_is_running; then
+        running_port="$(pg_running_port "$PGDATA_DIR")"
+        if [[ -n "$running_port" && "$running_port" != "$PG_PORT" ]]; then
+            log "PostgreSQL already runs on port $running_port (not $PG_PORT); using it"
+            PG_PORT="$running_port"
+        fi
+        log "PostgreSQL already running on 127.0.0.1:$PG_PORT"
+        return 0
+    fi
+    # Unix socket paths are limited to ~107 bytes.
+    local sock="$PG_SOCKET_DIR/.s.PGSQL.$PG_PORT"
+    ((${#sock} < 100)) || pg_die "socket path too long ($sock); move the repo to a shorter path"
+    pg_port_in_use "$PG_PORT" && pg_die "port $PG_PORT is taken by another process (set STACK_PG_PORT)"
+    if ! pg_as_owner "$BINDIR/pg_ctl" -D "$PGDATA_DIR" -l "$PG_LOG" -w -t 60 \
+        -o "-p $PG_PORT" start >/dev/null; then
+        tail -n 20 "$PG_LOG" >&2 || true
+        pg_die "PostgreSQL failed to start (see ${PG_LOG#"$ROOT"/})"
+    fi
+    log "PostgreSQL started on 127.0.0.1:$PG_PORT"
+}
+
+# One login role and one database per service; the role owns its database and
+# PUBLIC may not connect, so a role reaches only its own database. Idempotent;
+# the password is re-applied so it always matches secrets.env.
+pg_ensure_service_dbs() {
+    local svc pw
+    {
+        echo "REVOKE CONNECT, TEMPORARY ON DATABASE postgres FROM PUBLIC;"
+        echo "REVOKE CONNECT, TEMPORARY ON DATABASE template1 FROM PUBLIC;"
+        for svc in $SERVICES; do
+            pw="$(secret "$(upper "$svc")_DB_PASSWORD")"
+            [[ -n "$pw" ]] || pg_die "no password for $svc in $SECRETS_FILE"
+            # Password goes through stdin, not argv (visible in ps).
+            cat <<EOF
+\\set role '$svc'
+\\set pw '$pw'
+SELECT format('CREATE ROLE %I LOGIN', :'role')
+  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \\gexec
+SELECT format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', :'role', :'pw') \\gexec
+SELECT format('CREATE DATABASE %I OWNER %I', :'role', :'role')
+  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'role') \\gexec
+SELECT format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', :'role') \\gexec
+SELECT format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I', :'role', :'role') \\gexec
+EOF
+        done
+    } | psql_admin >/dev/null
+    log "roles/databases ready: $SERVICES"
+}
+
+pg_stop() {
+    if ! pg_is_running; then
+        log "PostgreSQL not running"
+        return 0
+    fi
+    pg_as_owner "$BINDIR/pg_ctl" -D "$PGDATA_DIR" -m fast -w -t 60 stop >/dev/null
+    log "PostgreSQL stopped"
+}
+
+database_url() {
+    local svc="$1"
+    echo "postgres://$svc:$(secret "$(upper "$svc")_DB_PASSWORD")@127.0.0.1:$PG_PORT/$svc"
+}
+
+# --------------------------------------------------------------------------- services
+
+pid_file() { echo "$RUN_DIR/$1.pid"; }
+
+# Alive = the pid exists, is not a zombie and still runs our binary (guards
+# against a stale pid file whose pid got reused).
+service_pid() {
+    local svc="$1" file pid state
+    file="$(pid_file "$svc")"
+    [[ -f "$file" ]] || return 1
+    pid="$(cat "$file")"
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    state="$(ps -p "$pid" -o stat= 2>/dev/null)" || return 1
+    [[ "$state" == Z* ]] && return 1
+    ps -p "$pid" -o args= 2>/dev/null | grep -q -- "$svc-service" || return 1
+    echo "$pid"
+}
+
+build_services() {
+    local svc
+    if [[ "${STACK_SKIP_BUILD:-0}" == 1 ]]; then
+        log "STACK_SKIP_BUILD=1: using existing release binaries"
+    else
+        for svc in $SERVICES; do
+            log "building $svc-service (release)"
+            (cd "$ROOT" && "$SWIFT" build -c release --product "$svc-service")
+        done
+    fi
+    BIN_DIR="$(cd "$ROOT" && "$SWIFT" build -c release --show-bin-path)"
+}
+
+start_service() {
+    local svc="$1" port pid bin log_file
+    port="$(service_port "$svc")"
+    if pid="$(service_pid "$svc")"; then
+        log "$svc already running (pid $pid); \`down\` then \`up\` restarts it with a new build"
+        return 0
+    fi
+    rm -f "$(pid_file "$svc")"
+    pg_port_in_use "$port" && pg_die "port $port for $svc is taken by another process"
+    bin="$BIN_DIR/$svc-service"
+    [[ -x "$bin" ]] || pg_die "$bin not found; build it first"
+    log_file="$LOG_DIR/$svc.log"
+
+    local -a env_vars=(
+        APP_ENV=development
+        HTTP_HOST=127.0.0.1
+        HTTP_PORT="$port"
+        LOG_LEVEL="$APP_LOG_LEVEL"
+        DATABASE_URL="$(database_url "$svc")"
+        JWT_SECRET="$(secret JWT_SECRET)"
+        SERVICE_TOKEN_SECRET="$(secret SERVICE_TOKEN_SECRET)"
+        JWT_ISSUER="$APP_JWT_ISSUER"
+        JWT_AUDIENCE="$APP_JWT_AUDIENCE"
+        CORS_ALLOWED_ORIGINS="$APP_CORS_ALLOWED_ORIGINS"
+    )
+    [[ "$svc" == auth ]] && env_vars+=(BCRYPT_COST="$APP_BCRYPT_COST")
+
+    echo "--- $(date '+%Y-%m-%d %H:%M:%S') starting $svc-service on 127.0.0.1:$port" >>"$log_file"
+    # setsid: own session, so Ctrl-C or closing the terminal that ran `up` leaves it
+    # running. setsid and env both exec, so $! is the service's pid.
+    setsid env "${env_vars[@]}" "$bin" >>"$log_file" 2>&1 </dev/null &
+    echo $! >"$(pid_file "$svc")"
+    log "$svc started (pid $!), logs in ${log_file#"$ROOT"/}"
+}
+
+wait_ready() {
+    local svc="$1" port url deadline
+    port="$(service_port "$svc")"
+    url="http://127.0.0.1:$port/ready"
+    deadline=$((SECONDS + READY_TIMEOUT))
+    until curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; do
+        if ! service_pid "$svc" >/dev/null; then
+            tail -n 30 "$LOG_DIR/$svc.log" >&2 || true
+            pg_die "$svc exited during startup (see .stack/logs/$svc.log)"
+        fi
+        if ((SECONDS >= deadline)); then
+            tail -n 30 "$LOG_DIR/$svc.log" >&2 || true
+            pg_die "$svc not ready after ${READY_TIMEOUT}s ($url); still running, \`$0 down\` stops it"
+        fi
+        sleep 0.5
+    done
+}
+
+stop_service() {
+    local svc="$1" pid i
+    if ! pid="$(service_pid "$svc")"; then
+        rm -f "$(pid_file "$svc")"
+        return 0
+    fi
+    kill -TERM "$pid" 2>/dev/null || true
+    # 75 x 0.2 s = 15 s grace period for a clean shutdown.
+    for ((i = 0; ; i++)); do
+        service_pid "$svc" >/dev/null || break
+        if ((i >= 75)); then
+            log "$svc did not stop after 15 s; sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            break
+        fi
+        sleep 0.2
+    done
+    rm -f "$(pid_file "$svc")"
+    log "$svc stopped"
+}
+
+reversed_services() {
+    local svc out=""
+    for svc in $SERVICES; do out="$svc $out"; done
+    echo "$out"
+}
+
+# ---------------------------------------------------------------------------
+# ISSUE 6 goes here: nginx (reverse proxy in front of the services) and the
+# remaining services. Append vote/recording/feed to SERVICES at the top (ports
+# are in service_port); start/stop/report nginx in the three hooks below. They
+# run after the services start, before they stop, and after their status.
+# ---------------------------------------------------------------------------
+extras_up() { :; }
+extras_down() { :; }
+extras_status() { :; }
+
+# --------------------------------------------------------------------------- commands
+
+cmd_up() {
+    local svc
+    mkdir -p "$STACK_DIR" "$PG_DIR" "$LOG_DIR" "$RUN_DIR"
+    # When root, PG_OS_USER must traverse .stack to reach .stack/pg.
+    [[ "$(id -u)" -eq 0 ]] && chmod 711 "$STACK_DIR"
+    chmod 700 "$LOG_DIR" "$RUN_DIR"
+    BINDIR="$(pg_find_bindir)"
+    pg_ensure_os_user
+    ensure_secrets
+    pg_init_cluster
+    pg_start
+    ln -sfn ../pg/postgres.log "$LOG_DIR/postgres.log"
+    pg_ensure_service_dbs
+
+    if [[ "${STACK_SKIP_SERVICES:-0}" == 1 ]]; then
+        log "STACK_SKIP_SERVICES=1: not building/starting services"
+    else
+        build_services
+        for svc in $SERVICES; do
+            start_service "$svc"
+            wait_ready "$svc"
+        done
+        extras_up
+    fi
+
+    echo
+    echo "PostgreSQL: 127.0.0.1:$PG_PORT (superuser: psql -h $PG_SOCKET_DIR -p $PG_PORT -U postgres)"
+    if [[ "${STACK_SKIP_SERVICES:-0}" != 1 ]]; then
+        for svc in $SERVICES; do
+            echo "$svc: http://127.0.0.1:$(service_port "$svc")"
+        done
+    fi
+}
+
+cmd_down() {
+    if [[ ! -d "$STACK_DIR" ]]; then
+        log "no .stack; nothing to stop"
+        return 0
+    fi
+    extras_down
+    local svc
+    for svc in $(reversed_services); do
+        stop_service "$svc"
+    done
+    if [[ -f "$PGDATA_DIR/PG_VERSION" ]]; then
+        BINDIR="$(pg_find_bindir)"
+        pg_stop
+    fi
+}
+
+cmd_status() {
+    local svc pid port ready
+    if [[ -f "$PGDATA_DIR/PG_VERSION" ]]; then
+        BINDIR="$(pg_find_bindir)"
+        if pg_is_running; then
+            printf '%-10s running  pid %-7s 127.0.0.1:%s\n' postgres \
+                "$(head -n1 "$PGDATA_DIR/postmaster.pid")" "$(pg_running_port "$PGDATA_DIR")"
+        else
+            printf '%-10s stopped\n' postgres
+        fi
+    else
+        printf '%-10s not created\n' postgres
+    fi
+    for svc in $SERVICES; do
+        port="$(service_port "$svc")"
+        if pid="$(service_pid "$svc")"; then
+            ready="not ready"
+            curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$port/ready" 2>/dev/null && ready="ready"
+            printf '%-10s running  pid %-7s http://127.0.0.1:%s (%s)\n' "$svc" "$pid" "$port" "$ready"
+        else
+            printf '%-10s stopped\n' "$svc"
+        fi
+    done
+    extras_status
+}
+
+case "${1:-}" in
+    up) cmd_up ;;
+    down) cmd_down ;;
+    status) cmd_status ;;
+    *)
+        echo "usage: $0 up|down|status" >&2
+        exit 2
+        ;;
+esac
