@@ -95,6 +95,8 @@ let package = Package(
             dependencies: [
                 "Shared", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Configuration", package: "swift-configuration"),
             ],
             path: "Tests/SharedTests",
             resources: [.copy("Fixtures")],

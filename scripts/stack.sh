@@ -59,9 +59,9 @@ SWIFT="${SWIFT:-swift}"
 # Values handed to every service (overridable from the environment).
 APP_LOG_LEVEL="${LOG_LEVEL:-info}"
 APP_BCRYPT_COST="${BCRYPT_COST:-12}"
-APP_JWT_ISSUER="${JWT_ISSUER:-auth-service}"
-APP_JWT_AUDIENCE="${JWT_AUDIENCE:-local-stack}"
-APP_CORS_ALLOWED_ORIGINS="${CORS_ALLOWED_ORIGINS:-http://localhost:3000,http://127.0.0.1:3000}"
+APP_JWT_ISSUER="${JWT_ISSUER:-backend-auth}"
+APP_JWT_AUDIENCE="${JWT_AUDIENCE:-backend}"
+APP_CORS_ALLOWED_ORIGINS="${CORS_ALLOWED_ORIGINS:-*}"
 
 log() { echo "stack: $*"; }
 

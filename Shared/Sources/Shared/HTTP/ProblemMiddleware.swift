@@ -12,6 +12,16 @@ public struct ProblemDetails: Codable, Sendable, Equatable {
     public var code: String
     public var requestId: String
     public var errors: [FieldError]?
+
+    public init(type: String, title: String, status: Int, detail: String, code: String, requestId: String, errors: [FieldError]?) {
+        self.type = type
+        self.title = title
+        self.status = status
+        self.detail = detail
+        self.code = code
+        self.requestId = requestId
+        self.errors = errors
+    }
 }
 
 /// Turns every error thrown below it into an `application/problem+json` response,

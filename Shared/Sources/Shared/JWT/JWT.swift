@@ -131,17 +131,18 @@ public struct HS256JWT: Sendable, CustomStringConvertible {
             throw JWTError.malformed("empty header or payload segment")
         }
 
-        // Header.
-        guard let headerJSON = Base64URL.decode(utf8: headerSegment) else {
-            throw JWTError.malformed("header is not base64url")
+        // Base64url syntax of all three segments is structure, not content: check it first.
+        guard let headerJSON = Base64URL.decode(utf8: headerSegment),
+              let payloadJSON = Base64URL.decode(utf8: payloadSegment),
+              let signature = Base64URL.decode(utf8: signatureSegment)
+        else {
+            throw JWTError.malformed("segment is not unpadded base64url")
         }
+
         let header = try Self.parseObject(headerJSON, name: "header")
         try Self.checkHeader(header)
 
         // Signature, over the first two segments exactly as received.
-        guard let signature = Base64URL.decode(utf8: signatureSegment) else {
-            throw JWTError.malformed("signature is not base64url")
-        }
         let expected = bytes[..<payloadSegment.endIndex].withUnsafeBytes { signingInput in
             secret.withUnsafeBytes { key in Crypto.hmacSHA256(key: key, data: signingInput) }
         }
@@ -150,9 +151,6 @@ public struct HS256JWT: Sendable, CustomStringConvertible {
         }
 
         // Payload, now authenticated.
-        guard let payloadJSON = Base64URL.decode(utf8: payloadSegment) else {
-            throw JWTError.malformed("payload is not base64url")
-        }
         let claims = try Self.parseObject(payloadJSON, name: "payload")
         try checkClaims(claims, validation: validation)
         return (claims, payloadJSON)
