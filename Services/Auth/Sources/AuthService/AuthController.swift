@@ -10,6 +10,8 @@ struct AuthController: Sendable {
     let refreshTokenTTL: Duration
     /// Verified against when the email is unknown, so both failures cost one bcrypt.
     let dummyPasswordHash: String
+    /// Wakes the outbox dispatcher once a deletion is committed.
+    let onUserDeleted: @Sendable () -> Void
 
     /// Routes that need no token.
     var publicEndpoints: RouteCollection<AppRequestContext> {
@@ -125,6 +127,7 @@ struct AuthController: Sendable {
 
     @Sendable func deleteMe(request: Request, context: AuthenticatedContext) async throws -> HTTPResponse.Status {
         guard try await repository.deleteUser(id: context.user.id, logger: context.logger) else { throw Self.userGone }
+        onUserDeleted()
         context.logger.info("account deleted", metadata: ["userId": "\(context.user.id)"])
         return .noContent
     }

@@ -41,5 +41,20 @@ enum AuthMigrations {
             )
             """,
         ]),
+        Migration(version: 3, name: "outbox deliveries", statements: [
+            // One row per (event, service): each service acknowledges on its own schedule.
+            """
+            CREATE TABLE outbox_deliveries (
+                event_id bigint NOT NULL REFERENCES outbox_events (id) ON DELETE CASCADE,
+                target text NOT NULL,
+                attempts integer NOT NULL DEFAULT 0,
+                next_attempt_at timestamptz NOT NULL DEFAULT now(),
+                delivered_at timestamptz,
+                last_error text,
+                PRIMARY KEY (event_id, target)
+            )
+            """,
+            "CREATE INDEX outbox_deliveries_due ON outbox_deliveries (next_attempt_at) WHERE delivered_at IS NULL",
+        ]),
     ]
 }

@@ -8,6 +8,8 @@ struct MissingRowError: Error {}
 
 struct PostgresAuthRepository: AuthRepository {
     let client: PostgresClient
+    /// Services that must hear of a deleted user; one delivery row each.
+    let outboxTargets: [String]
 
     func createUser(id: UUID, email: String, name: String, passwordHash: String, session: NewRefreshToken, logger: Logger) async throws -> UserRecord {
         do {
@@ -116,11 +118,13 @@ struct PostgresAuthRepository: AuthRepository {
             let payload = #"{"userId":"\#(id.uuidString.lowercased())"}"#
             try await connection.query(
                 """
-                INSERT INTO outbox_events (event_type, aggregate_id, payload) VALUES ('user_deleted', \(id), \(payload)::jsonb)
+                WITH event AS (
+                    INSERT INTO outbox_events (event_type, aggregate_id, payload) VALUES ('user_deleted', \(id), \(payload)::jsonb)
+                    RETURNING id
+                )
+                INSERT INTO outbox_deliveries (event_id, target) SELECT event.id, target FROM event, unnest(\(outboxTargets)::text[]) AS target
                 """, logger: logger
             ).consume()
-            // Wakes the outbox dispatcher at commit.
-            try await connection.query("SELECT pg_notify('auth_outbox', '')", logger: logger).consume()
             return true
         }
     }

@@ -1,0 +1,156 @@
+import Foundation
+import Logging
+import NIOHTTP1
+import PostgresNIO
+import ServiceLifecycle
+import Shared
+
+/// Delivers each `user_deleted` event to every service that holds user data
+/// (`DELETE /internal/users/{id}`), until each one acknowledges.
+///
+/// All state lives in the auth database (`outbox_deliveries`), so deliveries survive a
+/// restart of any party. Due rows are claimed with a short lease under `SKIP LOCKED`, so
+/// several auth replicas never deliver the same row at once. A failed delivery backs off
+/// exponentially per (event, service); other services are not held up by it.
+actor OutboxDispatcher: Service {
+    let postgres: PostgresClient
+    let targets: [String: ServiceClient]
+    let logger: Logger
+    let pollInterval: Duration
+    let maxBackoffSeconds: Double
+    private var wake: AsyncStream<Void>.Continuation?
+
+    init(postgres: PostgresClient, targets: [ServiceClient], logger: Logger, pollInterval: Duration = .seconds(1), maxBackoffSeconds: Double = 10) {
+        self.postgres = postgres
+        self.targets = Dictionary(uniqueKeysWithValues: targets.map { ($0.serviceName, $0) })
+        self.logger = logger
+        self.pollInterval = pollInterval
+        self.maxBackoffSeconds = maxBackoffSeconds
+    }
+
+    struct Delivery: Sendable {
+        var eventID: Int64
+        var target: String
+        var attempts: Int
+        var userID: UUID
+    }
+
+    func run() async throws {
+        // A service that returns ends the whole group: with nothing to deliver, just idle.
+        guard !targets.isEmpty else { return try await gracefulShutdown() }
+        let (signals, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        wake = continuation
+        try await cancelWhenGracefulShutdown {
+            // Between rounds wait for a local wake-up or the poll interval, whichever comes first;
+            // the poll also picks up events written by other replicas and retries that are due.
+            while !Task.isCancelled {
+                let delivered: Int
+                do {
+                    delivered = try await self.deliverDue()
+                } catch {
+                    self.logger.warning("outbox round failed", metadata: ["error": "\(String(reflecting: error))"])
+                    delivered = 0
+                }
+                if delivered == 0 {
+                    try await Self.waitForSignal(signals, timeout: self.pollInterval)
+                }
+            }
+        }
+    }
+
+    /// Called after an event is written by this process, to deliver it without waiting for the poll.
+    nonisolated func notifyNewEvent() {
+        Task { await self.signal() }
+    }
+
+    private func signal() { wake?.yield() }
+
+    private static func waitForSignal(_ signals: AsyncStream<Void>, timeout: Duration) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { for await _ in signals { return } }
+            group.addTask { try await Task.sleep(for: timeout) }
+            _ = try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// One round: claim what is due, deliver concurrently, record the outcomes.
+    /// Returns how many deliveries were acknowledged.
+    func deliverDue() async throws -> Int {
+        let due = try await claimDue()
+        guard !due.isEmpty else { return 0 }
+        return await withTaskGroup(of: Bool.self) { group in
+            for delivery in due {
+                group.addTask { await self.deliver(delivery) }
+            }
+            var acknowledged = 0
+            for await ok in group where ok { acknowledged += 1 }
+            return acknowledged
+        }
+    }
+
+    private func claimDue() async throws -> [Delivery] {
+        let rows = try await postgres.query(
+            """
+            UPDATE outbox_deliveries d SET next_attempt_at = now() + interval '30 seconds', attempts = d.attempts + 1
+            FROM (
+                SELECT event_id, target FROM outbox_deliveries
+                WHERE delivered_at IS NULL AND next_attempt_at <= now()
+                ORDER BY next_attempt_at LIMIT 50 FOR UPDATE SKIP LOCKED
+            ) due, outbox_events e
+            WHERE d.event_id = due.event_id AND d.target = due.target AND e.id = d.event_id
+            RETURNING d.event_id, d.target, d.attempts, e.aggregate_id
+            """, logger: logger)
+        var deliveries: [Delivery] = []
+        for try await (eventID, target, attempts, userID) in rows.decode((Int64, String, Int, UUID).self) {
+            deliveries.append(Delivery(eventID: eventID, target: target, attempts: attempts, userID: userID))
+        }
+        return deliveries
+    }
+
+    private func deliver(_ delivery: Delivery) async -> Bool {
+        var logger = self.logger
+        logger[metadataKey: "requestId"] = "outbox-\(delivery.eventID)-\(delivery.target)-\(delivery.attempts)"
+        var failure: String?
+        if let client = targets[delivery.target] {
+            do {
+                let reply = try await client.send(
+                    .DELETE, "/internal/users/\(delivery.userID.uuidString.lowercased())",
+                    requestID: logger[metadataKey: "requestId"]?.description, logger: logger)
+                if !(200..<300).contains(reply.status.code) { failure = "HTTP \(reply.status.code)" }
+            } catch {
+                failure = "\(error)"
+            }
+        } else {
+            failure = "no such target configured"
+        }
+        do {
+            if let failure {
+                let backoff = min(maxBackoffSeconds, 0.5 * pow(2, Double(max(0, delivery.attempts - 1)))) * Double.random(in: 0.8...1.2)
+                logger.notice("outbox delivery failed; will retry", metadata: [
+                    "target": "\(delivery.target)", "attempt": "\(delivery.attempts)", "error": "\(failure)",
+                    "retryInSeconds": "\(String(format: "%.1f", backoff))",
+                ])
+                try await postgres.query(
+                    """
+                    UPDATE outbox_deliveries SET next_attempt_at = now() + make_interval(secs => \(backoff)), last_error = \(failure)
+                    WHERE event_id = \(delivery.eventID) AND target = \(delivery.target)
+                    """, logger: logger
+                ).consume()
+                return false
+            }
+            try await postgres.query(
+                """
+                UPDATE outbox_deliveries SET delivered_at = now(), last_error = NULL
+                WHERE event_id = \(delivery.eventID) AND target = \(delivery.target)
+                """, logger: logger
+            ).consume()
+            logger.info("outbox event delivered", metadata: ["target": "\(delivery.target)", "userId": "\(delivery.userID)"])
+            return true
+        } catch {
+            // The lease expires and the row is claimed again: delivery is at-least-once and the targets are idempotent.
+            logger.warning("could not record outbox outcome", metadata: ["error": "\(String(reflecting: error))"])
+            return false
+        }
+    }
+}
