@@ -17,8 +17,9 @@ help: ## List the targets
 build: ## swift build (debug)
 	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
 
-test: ## swift test --parallel against a throwaway PostgreSQL
-	bash scripts/with-test-postgres.sh $(SWIFT) test --parallel $(SWIFT_TEST_FLAGS)
+test: ## Every test: unit, service and end-to-end (through nginx), then the OpenAPI fuzz pass
+	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)
+	bash scripts/with-test-postgres.sh bash scripts/with-test-stack.sh bash scripts/run-tests.sh $(SWIFT_TEST_FLAGS)
 
 up: ## Start the local stack (Postgres + release-built services) under .stack/
 	SWIFT=$(SWIFT) bash scripts/stack.sh up

@@ -52,7 +52,7 @@ struct OutboxDispatcherTests {
                 let keep = try await client.signup()
                 let gone = try await client.signup()
                 #expect(try await client.send(.delete, "/auth/me", token: gone.accessToken).status == .noContent)
-                let id = gone.user.id.uuidString.lowercased()
+                let id = gone.user.id.apiString
 
                 // The services that are up hear of it at once; the one that is down is retried.
                 try await eventually {
@@ -69,7 +69,7 @@ struct OutboxDispatcherTests {
                 try await eventually { try await undelivered(databaseURL) == 0 }
                 // Each service was told once, and never about the user who stayed.
                 #expect(await fakes.calls("vote") == [id])
-                #expect(await !fakes.calls("feed").contains(keep.user.id.uuidString.lowercased()))
+                #expect(await !fakes.calls("feed").contains(keep.user.id.apiString))
             }
         }
     }

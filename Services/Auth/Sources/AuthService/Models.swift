@@ -13,13 +13,13 @@ struct UserRecord: Sendable {
 
 /// The contract's `user`.
 struct UserResponse: ResponseCodable, Sendable {
-    var id: UUID
+    var id: String
     var email: String
     var name: String
     var createdAt: Date
 
     init(_ record: UserRecord) {
-        self.id = record.id
+        self.id = record.id.apiString
         self.email = record.email
         self.name = record.name
         self.createdAt = record.createdAt
@@ -57,7 +57,7 @@ struct UpdateMeRequest: Decodable {
 }
 
 struct UserName: Codable, Sendable, Equatable {
-    var id: UUID
+    var id: String
     var name: String
 }
 

@@ -115,7 +115,7 @@ actor OutboxDispatcher: Service {
         if let client = targets[delivery.target] {
             do {
                 let reply = try await client.send(
-                    .DELETE, "/internal/users/\(delivery.userID.uuidString.lowercased())",
+                    .DELETE, "/internal/users/\(delivery.userID.apiString)",
                     requestID: logger[metadataKey: "requestId"]?.description, logger: logger)
                 if !(200..<300).contains(reply.status.code) { failure = "HTTP \(reply.status.code)" }
             } catch {

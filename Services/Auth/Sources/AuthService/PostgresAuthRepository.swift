@@ -115,7 +115,7 @@ struct PostgresAuthRepository: AuthRepository {
                 deleted = true
             }
             guard deleted else { return false }
-            let payload = #"{"userId":"\#(id.uuidString.lowercased())"}"#
+            let payload = #"{"userId":"\#(id.apiString)"}"#
             try await connection.query(
                 """
                 WITH event AS (
@@ -133,7 +133,7 @@ struct PostgresAuthRepository: AuthRepository {
         var names: [UserName] = []
         let rows = try await client.query("SELECT id, name FROM users WHERE id = ANY(\(ids))", logger: logger)
         for try await (id, name) in rows.decode((UUID, String).self) {
-            names.append(UserName(id: id, name: name))
+            names.append(UserName(id: id.apiString, name: name))
         }
         return names
     }

@@ -54,9 +54,9 @@ public struct AccessTokens: Sendable {
     public func issue(userID: UUID, name: String, sessionID: UUID?) throws -> (token: String, claims: AccessTokenClaims) {
         let now = Int(clock().timeIntervalSince1970)
         let claims = AccessTokenClaims(
-            sub: userID.uuidString.lowercased(), name: name, iss: settings.issuer, aud: settings.audience,
+            sub: userID.apiString, name: name, iss: settings.issuer, aud: settings.audience,
             iat: now, exp: now + Int(settings.accessTokenTTL.components.seconds),
-            jti: UUID().uuidString.lowercased(), sid: sessionID?.uuidString.lowercased())
+            jti: UUID().apiString, sid: sessionID?.apiString)
         return (try jwt.sign(claims), claims)
     }
 
@@ -99,7 +99,7 @@ public struct ServiceCredentials: Sendable {
         let now = Int(clock().timeIntervalSince1970)
         return try jwt.sign(Claims(
             sub: serviceName, iss: Self.issuer, aud: Self.audience, iat: now, exp: now + lifetime,
-            jti: UUID().uuidString.lowercased()))
+            jti: UUID().apiString))
     }
 
     /// The calling service's name, if the token is a valid service credential.

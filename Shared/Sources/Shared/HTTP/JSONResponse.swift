@@ -2,12 +2,18 @@ import Foundation
 import Hummingbird
 
 extension JSONEncoder {
-    /// The contract's JSON: camelCase keys, RFC 3339 UTC timestamps.
+    /// The contract's JSON: camelCase keys, RFC 3339 UTC timestamps, stable key order.
     public static var api: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
     }
+}
+
+extension UUID {
+    /// Identifiers in the API are lower-case UUID strings (Foundation writes upper case).
+    public var apiString: String { uuidString.lowercased() }
 }
 
 extension Response {

@@ -23,6 +23,7 @@ public struct AppRequestContext: RequestContext {
 
     /// JSON bodies are small; routes that stream uploads do not collect the body.
     public var maxUploadSize: Int { 1 << 20 }
+    public var responseEncoder: JSONEncoder { .api }
 }
 
 extension RequestContext {
@@ -47,6 +48,7 @@ public struct AuthenticatedContext: ChildRequestContext {
     }
 
     public var maxUploadSize: Int { 1 << 20 }
+    public var responseEncoder: JSONEncoder { .api }
 }
 
 /// Context of routes where a token is optional; a token that is sent must be valid.
@@ -64,6 +66,7 @@ public struct OptionalAuthContext: ChildRequestContext {
     }
 
     public var maxUploadSize: Int { 1 << 20 }
+    public var responseEncoder: JSONEncoder { .api }
 }
 
 /// Context of `/internal` routes: the caller is a service, proven by its credential.
@@ -79,4 +82,6 @@ public struct ServiceContext: ChildRequestContext {
         self.callingService = service
         self.coreContext = context.coreContext
     }
+
+    public var responseEncoder: JSONEncoder { .api }
 }

@@ -1,0 +1,98 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Shared
+import TestSupport
+import Testing
+
+@Suite("End to end: a user's journey across the services", .enabled(if: Stack.isRunning, "needs the stack from `make test`"))
+struct JourneyTests {
+    @Test func accountLifecycleThroughTheGateway() async throws {
+        let client = try GatewayClient()
+        let session = try await client.signup(name: "Journey")
+        let me = try await client.send(.GET, "/auth/me", token: session.accessToken)
+        #expect(me.status == 200)
+        #expect(try me.json["name"] == .string("Journey"))
+        let refreshed = try await client.send(.POST, "/auth/refresh", json: #"{"refreshToken":"\#(session.refreshToken)"}"#)
+        #expect(refreshed.status == 200)
+        let verify = try await client.send(.GET, "/auth/verify", token: try refreshed.decode(SessionReply.self).accessToken)
+        #expect(try verify.json["sub"] == .string(session.user.id))
+    }
+}
+
+@Suite("End to end: graceful shutdown", .enabled(if: Stack.isRunning, "needs the stack from `make test`"))
+struct GracefulShutdownTests {
+    /// A second auth instance (same binary, same database) takes slow logins; SIGTERM while
+    /// they are in flight must let every one of them finish.
+    @Test func sigtermLetsInFlightRequestsFinish() async throws {
+        let binary = try Stack.url("E2E_BIN_DIR") + "/auth-service"
+        var environment = try Self.environment(of: "E2E_AUTH_ENV")
+        let port = try Self.freePort()
+        environment["HTTP_PORT"] = String(port)
+        environment["BCRYPT_COST"] = "11"  // slow enough that requests are in flight at SIGTERM
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+
+        // One connection per request, so every request is really in flight at the server
+        // (not queued in this client's pool) when SIGTERM arrives.
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 32
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let client = try GatewayClient(base: "http://127.0.0.1:\(port)", http: http)
+        try await eventually(timeout: .seconds(30)) { (try? await client.send(.GET, "/ready").status) == 200 }
+        let session = try await client.signup(name: "Shutdown")
+        let email = session.user.email
+        let statuses: [Int]
+        do {
+            statuses = try await Self.loginsDuringShutdown(client: client, email: email, process: process)
+        } catch {
+            try await http.shutdown()
+            throw error
+        }
+        try await http.shutdown()
+        #expect(statuses == Array(repeating: 200, count: 16))
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+    }
+
+    static func loginsDuringShutdown(client: GatewayClient, email: String, process: Process) async throws -> [Int] {
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<16 {
+                group.addTask {
+                    try await client.send(.POST, "/auth/login", json: #"{"email":"\#(email)","password":"e2e password"}"#).status
+                }
+            }
+            try await Task.sleep(for: .milliseconds(150))
+            kill(process.processIdentifier, SIGTERM)
+            return try await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+    }
+
+    static func environment(of variable: String) throws -> [String: String] {
+        let text = try String(contentsOfFile: try Stack.url(variable), encoding: .utf8)
+        var environment = ProcessInfo.processInfo.environment
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: "=", maxSplits: 1)
+            if parts.count == 2 { environment[String(parts[0])] = String(parts[1]) }
+        }
+        return environment
+    }
+
+    static func freePort() throws -> Int {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
