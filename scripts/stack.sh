@@ -12,9 +12,13 @@
 #   .stack/pg/postgres.log
 #   .stack/secrets.env    generated once (chmod 600): JWT_SECRET, SERVICE_TOKEN_SECRET,
 #                         <SERVICE>_DB_PASSWORD per service
-#   .stack/logs/<service>.log, .stack/run/<service>.pid
+#   .stack/logs/<instance>.log, .stack/run/<instance>.pid, .stack/logs/gateway.log
+#   .stack/nginx          the rendered gateway configuration and nginx's own files
 #
 # Env:
+#   GATEWAY_PORT             the nginx gateway's port (default 8080)
+#   SCALE_VOTE               number of vote instances behind the gateway (default 1)
+#   GATEWAY_AUTH_RATE, GATEWAY_AUTH_BURST  login/signup rate limit per client (10r/m, 20)
 #   STACK_PG_PORT            Postgres TCP port on 127.0.0.1 (default 55432)
 #   STACK_READY_TIMEOUT      seconds to wait for each GET /ready (default 60)
 #   STACK_SKIP_SERVICES=1    debugging: only Postgres, roles, dbs and secrets; no build, no services
@@ -39,9 +43,35 @@ service_port() {
     esac
 }
 
+# Instances of a service: "vote" or "vote vote-2 ..." with SCALE_VOTE=N. Instance n
+# listens on the service's port + 10*(n-1); the gateway balances across them.
+SCALE_VOTE="${SCALE_VOTE:-1}"
+instances_of() {
+    local svc="$1" count=1 n
+    [[ "$svc" == vote ]] && count="$SCALE_VOTE"
+    [[ "$count" =~ ^[1-9][0-9]*$ ]] || { echo "error: SCALE_VOTE must be a positive number" >&2 && return 1; }
+    echo "$svc"
+    for ((n = 2; n <= count; n++)); do echo "$svc-$n"; done
+}
+all_instances() {
+    local svc
+    for svc in $SERVICES; do instances_of "$svc"; done
+}
+instance_service() { echo "${1%%-*}"; }
+instance_port() {
+    local inst="$1" n=1 base
+    [[ "$inst" == *-* ]] && n="${inst##*-}"
+    base="$(service_port "$(instance_service "$inst")")"
+    echo $((base + 10 * (n - 1)))
+}
+
+GATEWAY_PORT="${GATEWAY_PORT:-8080}"
+
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source-path=SCRIPTDIR source=lib/postgres.sh
 source "$ROOT/scripts/lib/postgres.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/gateway.sh
+source "$ROOT/scripts/lib/gateway.sh"
 
 STACK_DIR="$ROOT/.stack"
 PG_DIR="$STACK_DIR/pg"
@@ -235,7 +265,7 @@ service_pid() {
     [[ "$pid" =~ ^[0-9]+$ ]] || return 1
     state="$(ps -p "$pid" -o stat= 2>/dev/null)" || return 1
     [[ "$state" == Z* ]] && return 1
-    ps -p "$pid" -o args= 2>/dev/null | grep -q -- "$svc-service" || return 1
+    ps -p "$pid" -o args= 2>/dev/null | grep -q -- "$(instance_service "$svc")-service" || return 1
     echo "$pid"
 }
 
@@ -252,16 +282,18 @@ build_services() {
     BIN_DIR="$(cd "$ROOT" && "$SWIFT" build -c release --show-bin-path)"
 }
 
+# start_service INSTANCE (a service name, or vote-2 etc.)
 start_service() {
-    local svc="$1" port pid bin log_file
-    port="$(service_port "$svc")"
+    local svc="$1" base port pid bin log_file
+    base="$(instance_service "$svc")"
+    port="$(instance_port "$svc")"
     if pid="$(service_pid "$svc")"; then
         log "$svc already running (pid $pid); \`down\` then \`up\` restarts it with a new build"
         return 0
     fi
     rm -f "$(pid_file "$svc")"
     pg_port_in_use "$port" && pg_die "port $port for $svc is taken by another process"
-    bin="$BIN_DIR/$svc-service"
+    bin="$BIN_DIR/$base-service"
     [[ -x "$bin" ]] || pg_die "$bin not found; build it first"
     log_file="$LOG_DIR/$svc.log"
 
@@ -270,14 +302,14 @@ start_service() {
         HTTP_HOST=127.0.0.1
         HTTP_PORT="$port"
         LOG_LEVEL="$APP_LOG_LEVEL"
-        DATABASE_URL="$(database_url "$svc")"
+        DATABASE_URL="$(database_url "$base")"
         JWT_SECRET="$(secret JWT_SECRET)"
         SERVICE_TOKEN_SECRET="$(secret SERVICE_TOKEN_SECRET)"
         JWT_ISSUER="$APP_JWT_ISSUER"
         JWT_AUDIENCE="$APP_JWT_AUDIENCE"
         CORS_ALLOWED_ORIGINS="$APP_CORS_ALLOWED_ORIGINS"
     )
-    [[ "$svc" == auth ]] && env_vars+=(BCRYPT_COST="$APP_BCRYPT_COST")
+    [[ "$base" == auth ]] && env_vars+=(BCRYPT_COST="$APP_BCRYPT_COST" OUTBOX_TARGETS="$(outbox_targets)")
 
     echo "--- $(date '+%Y-%m-%d %H:%M:%S') starting $svc-service on 127.0.0.1:$port" >>"$log_file"
     # setsid: own session, so Ctrl-C or closing the terminal that ran `up` leaves it
@@ -287,9 +319,19 @@ start_service() {
     log "$svc started (pid $!), logs in ${log_file#"$ROOT"/}"
 }
 
+# Where auth delivers account deletions: the first instance of every other service.
+outbox_targets() {
+    local svc out=""
+    for svc in $SERVICES; do
+        [[ "$svc" == auth ]] && continue
+        out+="${out:+,}$svc=http://127.0.0.1:$(service_port "$svc")"
+    done
+    echo "$out"
+}
+
 wait_ready() {
     local svc="$1" port url deadline
-    port="$(service_port "$svc")"
+    port="$(instance_port "$svc")"
     url="http://127.0.0.1:$port/ready"
     deadline=$((SECONDS + READY_TIMEOUT))
     until curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; do
@@ -326,9 +368,9 @@ stop_service() {
     log "$svc stopped"
 }
 
-reversed_services() {
-    local svc out=""
-    for svc in $SERVICES; do out="$svc $out"; done
+reversed_instances() {
+    local inst out=""
+    for inst in $(all_instances); do out="$inst $out"; done
     echo "$out"
 }
 
@@ -338,9 +380,35 @@ reversed_services() {
 # are in service_port); start/stop/report nginx in the three hooks below. They
 # run after the services start, before they stop, and after their status.
 # ---------------------------------------------------------------------------
-extras_up() { :; }
-extras_down() { :; }
-extras_status() { :; }
+GATEWAY_DIR="$STACK_DIR/nginx"
+
+upstream_addresses() {
+    local svc="$1" inst out=""
+    for inst in $(instances_of "$svc"); do out+="127.0.0.1:$(instance_port "$inst") "; done
+    echo "$out"
+}
+
+# The gateway: deploy/nginx/gateway.conf.template rendered for this stack.
+extras_up() {
+    gateway_render "$GATEWAY_DIR" "127.0.0.1:$GATEWAY_PORT" \
+        "$(upstream_addresses auth)" "$(upstream_addresses vote)" \
+        "$(upstream_addresses recording)" "$(upstream_addresses feed)"
+    ln -sfn ../nginx/logs/access.log "$LOG_DIR/gateway.log"
+    gateway_start "$GATEWAY_DIR" || pg_die "the gateway did not start (see .stack/nginx/logs/error.log)"
+    log "gateway on http://localhost:$GATEWAY_PORT"
+}
+extras_down() {
+    [[ -d "$GATEWAY_DIR" ]] && gateway_stop "$GATEWAY_DIR" && log "gateway stopped"
+    return 0
+}
+extras_status() {
+    local pid
+    if pid="$(gateway_pid "$GATEWAY_DIR")"; then
+        printf '%-10s running  pid %-7s http://localhost:%s\n' gateway "$pid" "$GATEWAY_PORT"
+    else
+        printf '%-10s stopped\n' gateway
+    fi
+}
 
 # --------------------------------------------------------------------------- commands
 
@@ -362,7 +430,7 @@ cmd_up() {
         log "STACK_SKIP_SERVICES=1: not building/starting services"
     else
         build_services
-        for svc in $SERVICES; do
+        for svc in $(all_instances); do
             start_service "$svc"
             wait_ready "$svc"
         done
@@ -372,9 +440,11 @@ cmd_up() {
     echo
     echo "PostgreSQL: 127.0.0.1:$PG_PORT (superuser: psql -h $PG_SOCKET_DIR -p $PG_PORT -U postgres)"
     if [[ "${STACK_SKIP_SERVICES:-0}" != 1 ]]; then
-        for svc in $SERVICES; do
-            echo "$svc: http://127.0.0.1:$(service_port "$svc")"
+        for svc in $(all_instances); do
+            echo "$svc: http://127.0.0.1:$(instance_port "$svc")"
         done
+        echo
+        echo "Gateway: http://localhost:$GATEWAY_PORT"
     fi
 }
 
@@ -385,8 +455,13 @@ cmd_down() {
     fi
     extras_down
     local svc
-    for svc in $(reversed_services); do
+    # Every pid file, so instances from an earlier SCALE_VOTE stop too.
+    local file
+    for svc in $(reversed_instances); do
         stop_service "$svc"
+    done
+    for file in "$RUN_DIR"/*.pid; do
+        [[ -f "$file" ]] && stop_service "$(basename "$file" .pid)"
     done
     if [[ -f "$PGDATA_DIR/PG_VERSION" ]]; then
         BINDIR="$(pg_find_bindir)"
@@ -407,8 +482,8 @@ cmd_status() {
     else
         printf '%-10s not created\n' postgres
     fi
-    for svc in $SERVICES; do
-        port="$(service_port "$svc")"
+    for svc in $(all_instances); do
+        port="$(instance_port "$svc")"
         if pid="$(service_pid "$svc")"; then
             ready="not ready"
             curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$port/ready" 2>/dev/null && ready="ready"
