@@ -9,5 +9,6 @@ swift test --skip-build "$@"
 status=$?
 if [[ $# -eq 0 || "${FUZZ:-0}" == 1 ]]; then
     bash scripts/fuzz-openapi.sh || status=1
+    bash scripts/check-compose.sh || status=1
 fi
 exit $status
