@@ -12,6 +12,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "auth-service", targets: ["AuthServer"]),
+        .executable(name: "vote-service", targets: ["VoteServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -82,6 +83,34 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: vote
+        .target(
+            name: "VoteService",
+            dependencies: [
+                "Shared",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            path: "Services/Vote/Sources/VoteService",
+            resources: [.copy("openapi.yaml")],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "VoteServer",
+            dependencies: [
+                "VoteService", "Shared",
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Services/Vote/Sources/VoteServer",
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: tests
         .target(
             name: "TestSupport",
@@ -115,6 +144,17 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "Tests/AuthServiceTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "VoteServiceTests",
+            dependencies: [
+                "VoteService", "Shared", "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            path: "Tests/VoteServiceTests",
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -29,8 +29,8 @@
 #   PG_BINDIR, PG_OS_USER    see scripts/lib/postgres.sh
 set -euo pipefail
 
-# Services in start order; later issues append: vote recording feed.
-SERVICES="auth"
+# Services in start order; later issues append: recording feed.
+SERVICES="auth vote"
 
 # Service -> HTTP port.
 service_port() {

@@ -70,10 +70,7 @@ func buildRouter(
     let auth = router.group("auth")
     auth.addRoutes(controller.publicEndpoints)
     auth.group(context: AuthenticatedContext.self).addRoutes(controller.userEndpoints)
-    router.group("internal")
-        .add(middleware: ServiceAuthMiddleware(credentials: credentials))
-        .group(context: ServiceContext.self)
-        .addRoutes(InternalUsersController(repository: repository).endpoints)
+    router.internalRoutes(credentials: credentials).addRoutes(InternalUsersController(repository: repository).endpoints)
     return router
 }
 

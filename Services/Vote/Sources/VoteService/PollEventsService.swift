@@ -1,0 +1,90 @@
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// How live counts are paced.
+public struct PollEventsSettings: Sendable {
+    /// Changes within this window reach a subscriber as one event.
+    public var coalesceInterval: Duration
+    /// A `: keepalive` comment goes out after this long without an event.
+    public var heartbeatInterval: Duration
+
+    public init(coalesceInterval: Duration = .milliseconds(250), heartbeatInterval: Duration = .seconds(15)) {
+        self.coalesceInterval = coalesceInterval
+        self.heartbeatInterval = heartbeatInterval
+    }
+}
+
+/// Run by the application: one dedicated connection per instance LISTENs on
+/// `poll_votes` (reconnecting with backoff when it drops), and the fan-out loop turns
+/// the changed poll ids into fresh counts for this instance's subscribers.
+struct PollEventsService: Service {
+    let postgres: PostgresClient
+    let repository: any VoteRepository
+    let hub: PollEventHub
+    let settings: PollEventsSettings
+    let logger: Logger
+
+    static let minimumBackoff = Duration.milliseconds(100)
+    static let maximumBackoff = Duration.seconds(5)
+
+    func run() async throws {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.listen() }
+            group.addTask { await self.fanOut() }
+            // Until shutdown (graceful or not), then stop both loops.
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
+        await hub.finishAll()
+    }
+
+    /// LISTEN, forever: a dropped connection is replaced, and the hub then reloads every
+    /// watched poll since notifications sent meanwhile are lost.
+    func listen() async {
+        var backoff = Self.minimumBackoff
+        while !Task.isCancelled {
+            do {
+                try await postgres.withConnection { connection in
+                    try await connection.listen(on: VoteMigrations.notificationChannel) { notifications in
+                        await hub.listenerConnected()
+                        logger.debug("listening for poll changes")
+                        backoff = Self.minimumBackoff
+                        for try await notification in notifications {
+                            guard let pollID = UUID(uuidString: notification.payload) else { continue }
+                            await hub.pollChanged(pollID)
+                        }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { break }
+                logger.warning("poll notification listener failed; reconnecting", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            await hub.listenerDisconnected()
+            guard !Task.isCancelled else { break }
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, Self.maximumBackoff)
+        }
+        await hub.listenerDisconnected()
+    }
+
+    /// One reload per wake-up for all changed polls, then a pause of one coalescing
+    /// interval during which further changes only accumulate.
+    func fanOut() async {
+        for await _ in hub.wakeups {
+            let pollIDs = await hub.takeDirty()
+            guard !pollIDs.isEmpty else { continue }
+            do {
+                let counts = try await repository.counts(pollIDs: pollIDs, logger: logger)
+                await hub.publish(counts, for: pollIDs)
+                try await Task.sleep(for: settings.coalesceInterval)
+            } catch {
+                if Task.isCancelled { break }
+                logger.warning("could not load poll counts; retrying", metadata: ["error": "\(String(reflecting: error))"])
+                await hub.markDirty(pollIDs)
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+}
