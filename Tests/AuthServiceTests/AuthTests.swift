@@ -69,6 +69,10 @@ struct SignupLoginTests {
             #expect(problem.code == "validation_failed")
             #expect(Set(problem.errors?.map(\.field) ?? []) == ["email", "password", "name"])
 
+            // Valid JSON, but text the database cannot store: a clear 400, not a 500.
+            let nul = try await client.send(.post, "/auth/signup", json: #"{"email": "nul@example.com", "password": "12345678", "name": "a\u0000b"}"#)
+            #expect(nul.status == .badRequest)
+
             let longName = String(repeating: "n", count: 51)
             let tooLong = try await client.send(.post, "/auth/signup", json: #"{"email": "a@b.co", "password": "12345678", "name": "\#(longName)"}"#)
             #expect(try tooLong.problem.errors?.map(\.field) == ["name"])

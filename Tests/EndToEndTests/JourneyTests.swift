@@ -96,3 +96,49 @@ struct GracefulShutdownTests {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 }
+
+@Suite("End to end: votes through the gateway", .enabled(if: Stack.isRunning, "needs the stack from `make test`"))
+struct VoteJourneyTests {
+    @Test func pollVoteLiveCountsAndAccountDeletion() async throws {
+        let client = try GatewayClient()
+        let owner = try await client.signup(name: "Poll Owner")
+        let voter = try await client.signup(name: "Voter")
+        let created = try await client.send(
+            .POST, "/polls", json: #"{"title":"Lunch?","candidates":["Pizza","Sushi"]}"#, token: owner.accessToken)
+        #expect(created.status == 201)
+        let poll = try created.json
+        let pollID = try #require(poll["id"]?.stringValue)
+        #expect(created.headers.first(name: "Location") == "/polls/\(pollID)")
+        #expect(poll["createdBy"] == .string(owner.user.id))
+        let pizza = try #require(poll["candidates"]?.arrayValue?.first?.objectValue?["id"]?.stringValue)
+
+        // The live stream through the gateway: the first event arrives at once, unbuffered.
+        var request = HTTPClientRequest(url: try Stack.gateway + "/polls/\(pollID)/events")
+        request.headers.add(name: "Accept", value: "text/event-stream")
+        let stream = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        #expect(stream.status == .ok)
+        #expect(stream.headers.first(name: "Content-Type")?.hasPrefix("text/event-stream") == true)
+        var events = stream.body.makeAsyncIterator()
+        var received = ""
+        while !received.contains("\"totalVotes\":0") {
+            guard let chunk = try await events.next() else { break }
+            received += String(buffer: chunk)
+        }
+        #expect(received.contains("event: counts"))
+
+        let vote = try await client.send(.POST, "/polls/\(pollID)/votes", json: #"{"candidateId":"\#(pizza)"}"#, token: voter.accessToken)
+        #expect(vote.status == 201)
+        while !received.contains("\"totalVotes\":1") {
+            guard let chunk = try await events.next() else { break }
+            received += String(buffer: chunk)
+        }
+        #expect(received.contains("\"totalVotes\":1"))
+        #expect(try await client.send(.POST, "/polls/\(pollID)/votes", json: #"{"candidateId":"\#(pizza)"}"#, token: voter.accessToken).status == 409)
+
+        // Deleting the voter's account takes the vote out of the owner's poll, within seconds.
+        #expect(try await client.send(.DELETE, "/auth/me", token: voter.accessToken).status == 204)
+        try await eventually(timeout: .seconds(20)) {
+            try await client.send(.GET, "/polls/\(pollID)").json["totalVotes"] == .number(0)
+        }
+    }
+}

@@ -19,7 +19,7 @@ struct PollTests {
                 token: ada.token)
             #expect(response.status == .created)
             let poll = try response.decode(PollDTO.self)
-            #expect(response.headers[.location] == "/polls/\(poll.id)")
+            #expect(response.headers[.location] == "/polls/\(poll.id.apiString)")
             #expect(poll.title == "Best language?")
             #expect(poll.candidates.map(\.name) == ["Swift", "Rust", "Go"])
             #expect(poll.counts == [0, 0, 0])

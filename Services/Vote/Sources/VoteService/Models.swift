@@ -39,6 +39,15 @@ struct PollResponse: ResponseEncodable, Sendable {
         var id: UUID
         var name: String
         var voteCount: Int
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id.apiString, forKey: .id)
+            try container.encode(name, forKey: .name)
+            try container.encode(voteCount, forKey: .voteCount)
+        }
+
+        enum CodingKeys: String, CodingKey { case id, name, voteCount }
     }
 
     var id: UUID
@@ -68,14 +77,14 @@ struct PollResponse: ResponseEncodable, Sendable {
     /// `closesAt` and `myVote` are always present, `null` when unset.
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id, forKey: .id)
+        try container.encode(id.apiString, forKey: .id)
         try container.encode(title, forKey: .title)
-        try container.encode(createdBy, forKey: .createdBy)
+        try container.encode(createdBy.apiString, forKey: .createdBy)
         try container.encode(createdAt, forKey: .createdAt)
         try container.encode(closesAt, forKey: .closesAt)
         try container.encode(candidates, forKey: .candidates)
         try container.encode(totalVotes, forKey: .totalVotes)
-        try container.encode(myVote, forKey: .myVote)
+        try container.encode(myVote?.apiString, forKey: .myVote)
     }
 }
 
@@ -84,11 +93,28 @@ struct PollCounts: Encodable, Sendable, Equatable {
     struct Candidate: Encodable, Sendable, Equatable {
         var id: UUID
         var voteCount: Int
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id.apiString, forKey: .id)
+            try container.encode(voteCount, forKey: .voteCount)
+        }
+
+        enum CodingKeys: String, CodingKey { case id, voteCount }
     }
 
     var pollId: UUID
     var candidates: [Candidate]
     var totalVotes: Int
+
+    enum CodingKeys: String, CodingKey { case pollId, candidates, totalVotes }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(pollId.apiString, forKey: .pollId)
+        try container.encode(candidates, forKey: .candidates)
+        try container.encode(totalVotes, forKey: .totalVotes)
+    }
 
     init(pollId: UUID, candidates: [Candidate]) {
         self.pollId = pollId
@@ -102,6 +128,15 @@ struct VoteResponse: Encodable, Sendable {
     var pollId: UUID
     var candidateId: UUID
     var createdAt: Date
+
+    enum CodingKeys: String, CodingKey { case pollId, candidateId, createdAt }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(pollId.apiString, forKey: .pollId)
+        try container.encode(candidateId.apiString, forKey: .candidateId)
+        try container.encode(createdAt, forKey: .createdAt)
+    }
 }
 
 struct CreatePollRequest: Decodable {

@@ -32,7 +32,7 @@ struct PollsController: Sendable {
                     candidates: names.map { (id: UUID(), name: $0) }),
             logger: context.logger)
         context.logger.info("poll created", metadata: ["pollId": "\(poll.id)"])
-        return try Response.json(PollResponse(poll), status: .created, headers: [.location: "/polls/\(poll.id)"])
+        return try Response.json(PollResponse(poll), status: .created, headers: [.location: "/polls/\(poll.id.apiString)"])
     }
 
     @Sendable func list(request: Request, context: OptionalAuthContext) async throws -> Response {

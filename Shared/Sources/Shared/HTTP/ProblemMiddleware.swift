@@ -50,6 +50,10 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return .unavailable("The database is unavailable. Try again shortly.")
         case let error as DecodingError:
             return .validation([Self.fieldError(for: error)], detail: "The request body is not valid JSON for this route.")
+        case let error as PSQLError where error.sqlState?.hasPrefix("22") == true:
+            // Data exceptions: a value the database cannot store (NUL in text, out-of-range numbers).
+            context.logger.notice("value refused by the database", metadata: ["sqlState": "\(error.sqlState ?? "")"])
+            return .validation([FieldError(field: "body", message: "contains a value that cannot be stored (e.g. a NUL character)")])
         case let error as PSQLError where error.isConnectionFailure:
             context.logger.error("database unavailable", metadata: ["error": "\(String(reflecting: error))"])
             return .unavailable("The database is unavailable. Try again shortly.")
