@@ -77,6 +77,7 @@ for svc in $available; do
         echo "STORAGE_BACKEND=filesystem"
         echo "STORAGE_PATH=$E2E_DIR/storage/$svc"
         echo "RECORDING_TRASH_RETENTION_SECONDS=0"
+        echo "AUTHOR_CACHE_TTL_SECONDS=1"
     } >"$env_file"
     env $(cat "$env_file") "$BIN_DIR/$svc-service" >>"$E2E_DIR/logs/$svc.log" 2>&1 </dev/null &
     PIDS[$svc]=$!
