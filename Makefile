@@ -12,16 +12,16 @@ SWIFT_TEST_FLAGS ?=
 help: ## List the targets
 	@echo "Targets:"
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
-	@echo "Variables: SWIFT_BUILD_FLAGS, SWIFT_TEST_FLAGS, STACK_PG_PORT (see scripts/stack.sh)"
+	@echo "Variables: SWIFT_BUILD_FLAGS, SWIFT_TEST_FLAGS, STACK_PG_PORT, STORAGE_BACKEND=filesystem|s3 (see scripts/stack.sh)"
 
 build: ## swift build (debug)
 	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
 
-test: ## swift test --parallel against a throwaway PostgreSQL
-	bash scripts/with-test-postgres.sh $(SWIFT) test --parallel $(SWIFT_TEST_FLAGS)
+test: ## swift test --parallel against a throwaway PostgreSQL and SeaweedFS (S3)
+	bash scripts/with-test-postgres.sh bash scripts/with-test-seaweedfs.sh $(SWIFT) test --parallel $(SWIFT_TEST_FLAGS)
 
 up: ## Start the local stack (Postgres + release-built services) under .stack/
-	SWIFT=$(SWIFT) bash scripts/stack.sh up
+	SWIFT=$(SWIFT) $(if $(STORAGE_BACKEND),STORAGE_BACKEND=$(STORAGE_BACKEND)) bash scripts/stack.sh up
 
 down: ## Stop the local stack
 	bash scripts/stack.sh down
