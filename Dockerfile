@@ -23,7 +23,8 @@ RUN bin="$(swift build -c release --show-bin-path)" && mkdir -p /out \
 FROM ${RUNTIME_IMAGE}
 RUN apt-get update && apt-get install -y --no-install-recommends libssl3 ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --no-create-home app
+    && useradd --system --uid 10001 --no-create-home app \
+    && mkdir -p /data && chown app /data
 WORKDIR /app
 COPY --from=build /out/ /app/
 USER app

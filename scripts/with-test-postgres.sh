@@ -17,6 +17,8 @@ set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib/postgres.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/postgres.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/child.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/child.sh"
 
 if [[ $# -eq 0 ]]; then
     echo "usage: $0 CMD [ARGS...]" >&2
@@ -30,7 +32,6 @@ TMP_ROOT="$(mktemp -d "${TMPDIR:-/tmp}/test-pg.XXXXXX")"
 PGDATA_DIR="$TMP_ROOT/data"
 SOCKET_DIR="$TMP_ROOT/run"
 PG_LOG="$TMP_ROOT/postgres.log"
-CHILD_PID=""
 
 # shellcheck disable=SC2329 # invoked via trap
 cleanup() {
@@ -53,17 +54,7 @@ trap cleanup EXIT
 
 # Forward INT/TERM to CMD (it runs in the background, so signals sent only to this
 # script would otherwise wait for CMD), wait for it, then exit -> cleanup.
-# shellcheck disable=SC2329 # invoked via trap
-on_signal() {
-    local code="$1"
-    if [[ -n "$CHILD_PID" ]]; then
-        kill -TERM "$CHILD_PID" 2>/dev/null || true
-        wait "$CHILD_PID" 2>/dev/null || true
-    fi
-    exit "$code"
-}
-trap 'on_signal 130' INT
-trap 'on_signal 143' TERM
+child_forward_signals
 
 mkdir -p "$SOCKET_DIR"
 pg_chown_owner "$TMP_ROOT"
@@ -126,10 +117,4 @@ fi
 export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$PORT/postgres"
 echo "with-test-postgres: PostgreSQL $("$BINDIR/postgres" -V | awk '{print $3}') on 127.0.0.1:$PORT ($TMP_ROOT)" >&2
 
-# <&0 keeps our stdin for CMD (background jobs otherwise get /dev/null).
-"$@" <&0 &
-CHILD_PID=$!
-rc=0
-wait "$CHILD_PID" || rc=$?
-CHILD_PID=""
-exit "$rc"
+child_run "$@"

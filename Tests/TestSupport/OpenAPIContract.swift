@@ -63,7 +63,9 @@ public final class OpenAPIContract: @unchecked Sendable {
             return body.isEmpty ? [] : ["\(method) \(template) \(status): body sent but none documented"]
         }
         let mediaType = contentType.map { String($0.split(separator: ";")[0]).trimmingCharacters(in: .whitespaces) } ?? ""
-        guard let media = content[mediaType] as? [String: Any] else {
+        // Media type ranges (`audio/*`, `*/*`) document any matching type.
+        let range = (mediaType.split(separator: "/").first.map { "\($0)/*" }) ?? ""
+        guard let media = (content[mediaType] ?? content[range] ?? content["*/*"]) as? [String: Any] else {
             return ["\(method) \(template) \(status): content type '\(mediaType)' not documented"]
         }
         guard mediaType.hasSuffix("json"), let schema = media["schema"] else { return [] }

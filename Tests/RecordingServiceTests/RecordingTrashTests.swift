@@ -1,0 +1,241 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
+import PostgresNIO
+import Shared
+import TestSupport
+import Testing
+
+@testable import RecordingService
+
+@Suite("Recording: trash, purge, account deletion, orphans")
+struct RecordingTrashTests {
+    @Test(arguments: TestStorageBackend.allCases)
+    func trashHidesAtOnceAndRestoreBringsItBack(backend: TestStorageBackend) async throws {
+        try await withRecordingService(backend) { client, harness in
+            let user = try TestUser()
+            let keep = try await client.createRecording(token: user.token)
+            let recording = try await client.createRecording(token: user.token)
+            let path = "/recordings/\(recording.id)"
+            #expect(try await client.send(.delete, path, token: user.token).status == .noContent)
+            // Hidden everywhere but the trash.
+            #expect(try await client.list(token: user.token).items.map(\.id) == [keep.id])
+            #expect(try await client.send(.get, path, token: user.token).status == .notFound)
+            #expect(try await client.send(.get, "\(path)/content", token: user.token).status == .notFound)
+            #expect(try await client.send(.patch, path, json: #"{"title": "x"}"#, token: user.token).status == .notFound)
+            #expect(try await client.send(.delete, path, token: user.token).status == .notFound)
+            let trash = try await client.list("?deleted=true", token: user.token)
+            #expect(trash.items == [recording])
+            // The bytes stay while it is restorable.
+            #expect(try await harness.storedKeys().count == 2)
+
+            let restored = try await client.send(.post, "\(path)/restore", token: user.token)
+            #expect(restored.status == .ok)
+            #expect(try restored.decode(Recording.self) == recording)
+            #expect(try await client.list(token: user.token).items.map(\.id) == [recording.id, keep.id])
+            #expect(try await client.list("?deleted=true", token: user.token).items.isEmpty)
+            #expect(try await client.send(.post, "\(path)/restore", token: user.token).status == .notFound)
+            let bytes = try await client.send(.get, "\(path)/content", token: user.token)
+            #expect(bytes.status == .ok)
+        }
+    }
+
+    @Test(arguments: TestStorageBackend.allCases)
+    func purgeRemovesRowsAndObjectsAfterTheRetention(backend: TestStorageBackend) async throws {
+        try await withRecordingService(backend, extra: ["RECORDING_TRASH_RETENTION_SECONDS": "3600"]) { client, harness in
+            let user = try TestUser()
+            let recording = try await client.createRecording(token: user.token)
+            let other = try await client.createRecording(token: user.token)
+            #expect(try await client.send(.delete, "/recordings/\(recording.id)", token: user.token).status == .noContent)
+            #expect(try await client.send(.delete, "/recordings/\(other.id)", token: user.token).status == .noContent)
+            // Within the retention nothing is due.
+            #expect(try await harness.components.purger.purgeDue() == 0)
+            #expect(try await harness.storedKeys().count == 2)
+            // The retention of one of them passes.
+            try await harness.execute("UPDATE recordings SET purge_after = now() - interval '1 second' WHERE id = \(recording.id)")
+            #expect(try await client.list("?deleted=true", token: user.token).items.map(\.id) == [other.id])
+            #expect(try await client.send(.post, "/recordings/\(recording.id)/restore", token: user.token).status == .notFound)
+            #expect(try await harness.components.purger.purgeDue() == 1)
+            #expect(try await harness.storedKeys() == ["recordings/\(other.id.uuidString.lowercased())"])
+            #expect(try await harness.rowCount() == 1)
+            // The other one is still restorable.
+            #expect(try await client.send(.post, "/recordings/\(other.id)/restore", token: user.token).status == .ok)
+        }
+    }
+
+    @Test(arguments: TestStorageBackend.allCases)
+    func retentionZeroPurgesAtOnce(backend: TestStorageBackend) async throws {
+        try await withRecordingService(backend, extra: ["RECORDING_TRASH_RETENTION_SECONDS": "0"]) { client, harness in
+            let user = try TestUser()
+            let recording = try await client.createRecording(token: user.token)
+            #expect(try await client.send(.delete, "/recordings/\(recording.id)", token: user.token).status == .noContent)
+            #expect(try await harness.rowCount() == 0)
+            #expect(try await harness.storedKeys() == [])
+            #expect(try await client.list("?deleted=true", token: user.token).items.isEmpty)
+            #expect(try await client.send(.post, "/recordings/\(recording.id)/restore", token: user.token).status == .notFound)
+        }
+    }
+
+    @Test(arguments: TestStorageBackend.allCases)
+    func deletingAUserRemovesAllTheirRecordingsIdempotently(backend: TestStorageBackend) async throws {
+        try await withRecordingService(backend) { client, harness in
+            let leaving = try TestUser()
+            let staying = try TestUser()
+            let a = try await client.createRecording(token: leaving.token)
+            _ = try await client.createRecording(token: leaving.token)
+            #expect(try await client.send(.delete, "/recordings/\(a.id)", token: leaving.token).status == .noContent)
+            let kept = try await client.createRecording(token: staying.token)
+            let service = try TestEnvironment.serviceToken(from: "auth")
+            // A partial earlier attempt: one object already gone.
+            try await harness.storage.delete(try ObjectKey("recordings/\(a.id.uuidString.lowercased())"))
+
+            let response = try await client.send(.delete, "/internal/users/\(leaving.id)", token: service)
+            #expect(response.status == .noContent)
+            #expect(try await harness.rowCount(owner: leaving.id) == 0)
+            #expect(try await harness.storedKeys() == ["recordings/\(kept.id.uuidString.lowercased())"])
+            #expect(try await client.send(.delete, "/internal/users/\(leaving.id)", token: service).status == .noContent)
+            #expect(try await client.list(token: staying.token).items == [kept])
+
+            #expect(try await client.send(.delete, "/internal/users/\(leaving.id)").status == .unauthorized)
+            #expect(try await client.send(.delete, "/internal/users/\(leaving.id)", token: staying.token).status == .unauthorized)
+            #expect(try await client.send(.delete, "/internal/users/nope", token: service).status == .badRequest)
+        }
+    }
+
+    @Test(arguments: TestStorageBackend.allCases)
+    func sweeperRemovesOnlyOldObjectsWithoutARow(backend: TestStorageBackend) async throws {
+        try await withRecordingService(backend, extra: ["RECORDING_ORPHAN_GRACE_SECONDS": "0"]) { client, harness in
+            let user = try TestUser()
+            let recording = try await client.createRecording(token: user.token)
+            // What a crash between storing the bytes and committing the row leaves behind.
+            let orphan = try ObjectKey("recordings/\(UUID().uuidString.lowercased())")
+            try await harness.storage.put(orphan, body: ObjectBody([1, 2, 3]), length: 3)
+            try await Task.sleep(for: .milliseconds(1100))  // object timestamps have one-second resolution on S3
+            #expect(try await harness.components.sweeper.sweep() == 1)
+            #expect(try await harness.storedKeys() == ["recordings/\(recording.id.uuidString.lowercased())"])
+            #expect(try await harness.components.sweeper.sweep() == 0)
+        }
+        // Within the grace period an object without a row may be an upload about to commit.
+        try await withRecordingService(.fileSystem, extra: ["RECORDING_ORPHAN_GRACE_SECONDS": "3600"]) { _, harness in
+            let young = try ObjectKey("recordings/\(UUID().uuidString.lowercased())")
+            try await harness.storage.put(young, body: ObjectBody([1]), length: 1)
+            #expect(try await harness.components.sweeper.sweep() == 0)
+            #expect(try await harness.storage.head(young) != nil)
+        }
+    }
+
+    /// The client goes away mid-body: no row, and nothing in the store once the sweeper ran.
+    @Test(arguments: TestStorageBackend.allCases)
+    func interruptedUploadLeavesNothing(backend: TestStorageBackend) async throws {
+        try await withRecordingService(backend, mode: .live, extra: ["RECORDING_ORPHAN_GRACE_SECONDS": "0"]) { client, harness in
+            let user = try TestUser()
+            let port = try #require(client.port)
+            let http = HTTPClient(eventLoopGroupProvider: .singleton)
+            defer { Task { try? await http.shutdown() } }
+            let sent = SentCounter()
+            for multipart in [false, true] {
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/recordings" + (multipart ? "" : "?fileName=cut.mp3"))
+                request.method = .POST
+                request.headers.add(name: "Authorization", value: "Bearer \(user.token)")
+                let boundary = TestAudio.boundary
+                request.headers.add(
+                    name: "Content-Type", value: multipart ? "multipart/form-data; boundary=\(boundary)" : "audio/mpeg")
+                let head = multipart
+                    ? Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.mp3\"\r\nContent-Type: audio/mpeg\r\n\r\n".utf8)
+                    : []
+                // Announces 8 MiB, sends 3 MiB, then the connection is dropped.
+                request.body = .stream(InterruptedBody(head: head, chunks: 3, counter: sent), length: .known(Int64(8 << 20)))
+                await #expect(throws: (any Error).self) { _ = try await http.execute(request, timeout: .seconds(30)) }
+            }
+            #expect(sent.value >= 6 << 20)
+            // The server notices on its own; give it a moment, then check.
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                if try await harness.storedKeys().isEmpty { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(try await harness.rowCount() == 0)
+            try await Task.sleep(for: .milliseconds(1100))
+            _ = try await harness.components.sweeper.sweep()
+            #expect(try await harness.storedKeys() == [])
+            #expect(try await harness.storage.list(prefix: "", startAfter: nil, limit: 10) == [])
+            // The service still works.
+            let ok = try await client.uploadRaw(TestAudio.bytes(100), token: user.token)
+            #expect(ok.status == .created)
+        }
+    }
+}
+
+/// Fixed buffers as an upload stream.
+struct BufferSequence: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let buffers: [ByteBuffer]
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var remaining: ArraySlice<ByteBuffer>
+        mutating func next() async throws -> ByteBuffer? { remaining.popFirst() }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(remaining: buffers[...]) }
+}
+
+/// A fixed body as an upload stream.
+struct ObjectBody: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let bytes: [UInt8]
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var bytes: [UInt8]?
+        mutating func next() async throws -> ByteBuffer? {
+            defer { bytes = nil }
+            return bytes.map { ByteBuffer(bytes: $0) }
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(bytes: bytes) }
+}
+
+final class SentCounter: Sendable {
+    private let count = Mutex(0)
+    func add(_ n: Int) { count.withLock { $0 += n } }
+    var value: Int { count.withLock { $0 } }
+}
+
+import Synchronization
+
+/// Sends `head`, then `chunks` MiB of audio, then fails: the client aborts the request.
+struct InterruptedBody: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    struct Gone: Error {}
+    let head: [UInt8]
+    let chunks: Int
+    let counter: SentCounter
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let head: [UInt8]
+        let chunks: Int
+        let counter: SentCounter
+        var index = -1
+
+        mutating func next() async throws -> ByteBuffer? {
+            defer { index += 1 }
+            if index == -1 {
+                if !head.isEmpty { return ByteBuffer(bytes: head) }
+                index += 1
+            }
+            guard index < chunks else {
+                // Let the bytes reach the server before the connection goes.
+                try await Task.sleep(for: .milliseconds(300))
+                throw Gone()
+            }
+            let chunk = TestAudio.bytes(1 << 20, seed: UInt64(index))
+            counter.add(chunk.count)
+            return ByteBuffer(bytes: chunk)
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(head: head, chunks: chunks, counter: counter) }
+}
