@@ -84,7 +84,8 @@ struct AccountDeletionTests {
             async let poll = client.send(.GET, "/polls/\(pollID)")
             async let own = client.send(.GET, "/polls/\(ownPollID)")
             let (r, p, i, v, o) = try await (recordings, post, image, poll, own)
-            return r.status == 404 && p.status == 404 && i.status == 404 && (try v.json["totalVotes"]) == .number(0) && o.status == 404
+            let votes = try v.json["totalVotes"]
+            return r.status == 404 && p.status == 404 && i.status == 404 && votes == .number(0) && o.status == 404
         }
         // The email is free at once.
         #expect(try await client.send(

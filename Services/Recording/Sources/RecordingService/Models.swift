@@ -20,12 +20,12 @@ struct RecordingRecord: Sendable, Equatable {
 /// A row of a list page, with the exact position of its sort key for the next cursor.
 struct RecordingListRow: Sendable {
     var record: RecordingRecord
-    var cursor: KeysetCursor
+    var cursor: PageCursor
 }
 
 /// The contract's `recording`.
 struct RecordingResponse: ResponseCodable, Sendable, Equatable {
-    var id: UUID
+    var id: String
     var title: String
     var fileName: String
     var contentType: String
@@ -35,7 +35,7 @@ struct RecordingResponse: ResponseCodable, Sendable, Equatable {
     var contentUrl: String
 
     init(_ record: RecordingRecord) {
-        self.id = record.id
+        self.id = record.id.apiString
         self.title = record.title
         self.fileName = record.fileName
         self.contentType = record.contentType

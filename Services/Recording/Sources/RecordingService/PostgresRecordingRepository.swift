@@ -39,17 +39,17 @@ struct PostgresRecordingRepository: RecordingRepository {
         if let cursor = page.cursor {
             rows = try await client.query(
                 """
-                SELECT \(unescaped: Self.columns), (extract(epoch FROM \(unescaped: order)) * 1000000)::bigint
+                SELECT \(unescaped: Self.columns), \(unescaped: order)
                 FROM recordings
                 WHERE owner_id = \(ownerID) AND \(unescaped: filter)
-                  AND (\(unescaped: order), id) < (to_timestamp(0) + \(cursor.microseconds) * interval '1 microsecond', \(cursor.id))
+                  AND (\(unescaped: order), id) < (\(cursor.createdAt), \(cursor.id))
                 ORDER BY \(unescaped: order) DESC, id DESC
                 LIMIT \(page.limit + 1)
                 """, logger: logger)
         } else {
             rows = try await client.query(
                 """
-                SELECT \(unescaped: Self.columns), (extract(epoch FROM \(unescaped: order)) * 1000000)::bigint
+                SELECT \(unescaped: Self.columns), \(unescaped: order)
                 FROM recordings
                 WHERE owner_id = \(ownerID) AND \(unescaped: filter)
                 ORDER BY \(unescaped: order) DESC, id DESC
@@ -57,11 +57,11 @@ struct PostgresRecordingRepository: RecordingRepository {
                 """, logger: logger)
         }
         var result: [RecordingListRow] = []
-        for try await row in rows.decode((UUID, UUID, String, String, String, Int64, String, String, Date, Date?, Int64).self) {
+        for try await row in rows.decode((UUID, UUID, String, String, String, Int64, String, String, Date, Date?, PostgresTimestamp).self) {
             let record = RecordingRecord(
                 id: row.0, ownerID: row.1, title: row.2, fileName: row.3, contentType: row.4, sizeBytes: row.5,
                 sha256: row.6, objectKey: row.7, createdAt: row.8, deletedAt: row.9)
-            result.append(RecordingListRow(record: record, cursor: KeysetCursor(microseconds: row.10, id: row.0)))
+            result.append(RecordingListRow(record: record, cursor: PageCursor(createdAt: row.10, id: row.0)))
         }
         return result
     }

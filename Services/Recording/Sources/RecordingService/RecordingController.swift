@@ -74,7 +74,7 @@ struct RecordingController: Sendable {
         default: throw APIError.validation(field: "deleted", "must be true or false")
         }
         let rows = try await repository.list(ownerID: context.user.id, trash: trash, page: page, logger: context.logger)
-        return try Response.json(Page(rows: rows, limit: page.limit, item: { RecordingResponse($0.record) }, cursor: \.cursor))
+        return try Response.json(Page(rows: rows, request: page, cursor: \.cursor, item: { RecordingResponse($0.record) }))
     }
 
     @Sendable func get(request: Request, context: AuthenticatedContext) async throws -> RecordingResponse {
