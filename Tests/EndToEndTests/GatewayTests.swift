@@ -45,6 +45,17 @@ struct GatewayTests {
         #expect(me.headers.first(name: "X-Request-ID") == id)
         try await eventually { try logLines(of: "auth").contains { $0.contains(id) } }
         try await eventually { try logLines(of: "gateway").contains { $0.contains("rid=\(id)") } }
+
+        // A request that crosses services: the feed list asks auth for the author's name
+        // (a fresh author, so not cached), forwarding the id; both services log it.
+        let author = try await client.signup(name: "Traced")
+        #expect(try await client.send(.POST, "/feeds", json: #"{"title":"t","content":"c"}"#, token: author.accessToken).status == 201)
+        try await Task.sleep(for: .milliseconds(1500))  // past the test stack's 1 s author-name cache
+        let crossing = "e2e-\(UUID().apiString)"
+        let page = try await client.send(.GET, "/feeds?author=\(author.user.id)", headers: [("X-Request-ID", crossing)])
+        #expect(page.status == 200)
+        try await eventually { try logLines(of: "feed").contains { $0.contains(crossing) } }
+        try await eventually { try logLines(of: "auth").contains { $0.contains(crossing) } }
     }
 
     @Test func corsPreflightOnEveryPublicRoute() async throws {
