@@ -13,6 +13,7 @@
 #   .stack/secrets.env    generated once (chmod 600): JWT_SECRET, SERVICE_TOKEN_SECRET,
 #                         <SERVICE>_DB_PASSWORD per service
 #   .stack/logs/<instance>.log, .stack/run/<instance>.pid, .stack/logs/gateway.log
+#   .stack/storage/feed   the feed service's images (filesystem object store)
 #   .stack/nginx          the rendered gateway configuration and nginx's own files
 #
 # Env:
@@ -29,8 +30,8 @@
 #   PG_BINDIR, PG_OS_USER    see scripts/lib/postgres.sh
 set -euo pipefail
 
-# Services in start order; later issues append: vote recording feed.
-SERVICES="auth"
+# Services in start order; later issues append: vote recording.
+SERVICES="auth feed"
 
 # Service -> HTTP port.
 service_port() {
@@ -310,6 +311,12 @@ start_service() {
         CORS_ALLOWED_ORIGINS="$APP_CORS_ALLOWED_ORIGINS"
     )
     [[ "$base" == auth ]] && env_vars+=(BCRYPT_COST="$APP_BCRYPT_COST" OUTBOX_TARGETS="$(outbox_targets)")
+    # feed: author names from auth; images in a filesystem store under .stack/storage.
+    [[ "$base" == feed ]] && env_vars+=(
+        AUTH_URL="http://127.0.0.1:$(service_port auth)"
+        STORAGE_BACKEND=filesystem
+        STORAGE_PATH="$STACK_DIR/storage/feed"
+    )
 
     echo "--- $(date '+%Y-%m-%d %H:%M:%S') starting $svc-service on 127.0.0.1:$port" >>"$log_file"
     # setsid: own session, so Ctrl-C or closing the terminal that ran `up` leaves it

@@ -1,0 +1,238 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import _NIOFileSystem
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Objects as files under a root folder (`STORAGE_PATH`): key `a/b` is the file `<root>/a/b`.
+///
+/// A put writes `<root>/.incoming/<random>.part`, flushes it to disk and only then renames
+/// it onto the key's path, so a crash never leaves a half-written file under a real key;
+/// `.part` files a crash left behind are cleared by `removeAbandonedUploads(olderThan:)`.
+/// Keys cannot name anything outside the root (see `ObjectKey`), and every path is checked
+/// to be lexically inside it as well. All I/O runs on NIO's file-system thread pool, never
+/// on the event loops or the cooperative pool.
+public struct FileSystemObjectStorage: ObjectStorage {
+    public let root: FilePath
+    let fileSystem: FileSystem
+    let logger: Logger
+    static let incomingFolder = ".incoming"
+    static let chunkLength: ByteCount = .kibibytes(128)
+
+    /// - Parameter root: the folder holding the objects; relative paths resolve against the
+    ///   working directory. Created by `prepare()` when missing.
+    public init(root: String, logger: Logger, fileSystem: FileSystem = .shared) throws(ObjectStorageError) {
+        guard !root.isEmpty, !root.utf8.contains(0) else { throw .misconfigured("STORAGE_PATH must be a folder path.") }
+        var path = FilePath(root)
+        if !path.isAbsolute {
+            path = FilePath(FileManager.default.currentDirectoryPath).pushing(path)
+        }
+        self.root = path.lexicallyNormalized()
+        self.fileSystem = fileSystem
+        self.logger = logger
+    }
+
+    var incoming: FilePath { root.appending(Self.incomingFolder) }
+
+    /// The file of `key`; never outside `root`.
+    func path(for key: ObjectKey) throws -> FilePath {
+        guard let path = root.lexicallyResolving(FilePath(key.rawValue)), path != root else {
+            throw ObjectStorageError.invalidKey(key.rawValue)
+        }
+        return path
+    }
+
+    public func prepare() async throws {
+        try await mapErrors("prepare") {
+            try await fileSystem.createDirectory(at: incoming, withIntermediateDirectories: true, permissions: nil)
+            guard try await fileSystem.info(forFileAt: root)?.type == .directory else {
+                throw ObjectStorageError.misconfigured("STORAGE_PATH \(root) is not a folder.")
+            }
+        }
+    }
+
+    @discardableResult
+    public func put<Body: AsyncSequence & Sendable>(
+        _ key: ObjectKey, body: Body, length: Int64?
+    ) async throws -> ObjectInfo where Body.Element == ByteBuffer {
+        let target = try path(for: key)
+        let temporary = incoming.appending("\(UUID().uuidString.lowercased()).part")
+        return try await mapErrors("put") {
+            try await fileSystem.createDirectory(at: incoming, withIntermediateDirectories: true, permissions: nil)
+            try await fileSystem.createDirectory(
+                at: target.removingLastComponent(), withIntermediateDirectories: true, permissions: nil)
+            do {
+                // Transactional creation: the .part file itself only appears once complete.
+                try await fileSystem.withFileHandle(
+                    forWritingAt: temporary, options: .newFile(replaceExisting: false)
+                ) { handle in
+                    let written = try await handle.withBufferedWriter(capacity: .kibibytes(256)) { writer in
+                        var written: Int64 = 0
+                        for try await chunk in body {
+                            written += Int64(chunk.readableBytes)
+                            if let length, written > length {
+                                throw ObjectStorageError.lengthMismatch(expected: length, actual: written)
+                            }
+                            _ = try await writer.write(contentsOf: chunk)
+                        }
+                        return written
+                    }
+                    if let length, written != length {
+                        throw ObjectStorageError.lengthMismatch(expected: length, actual: written)
+                    }
+                    // Durable before it becomes visible under the key (and before a row points at it).
+                    try await handle.synchronize()
+                }
+                try await Self.moveIntoPlace(temporary, to: target)
+            } catch {
+                _ = try? await fileSystem.removeItem(at: temporary, strategy: .platformDefault, recursively: false)
+                throw error
+            }
+            guard let info = try await head(key) else { throw ObjectStorageError.notFound(key) }
+            return info
+        }
+    }
+
+    /// `rename(2)` on the thread pool: atomically replaces an existing object (NIO's
+    /// `moveItem` refuses to).
+    static func moveIntoPlace(_ source: FilePath, to destination: FilePath) async throws {
+        let errorNumber: Int32 = try await NIOThreadPool.singleton.runIfActive {
+            source.withPlatformString { source in
+                destination.withPlatformString { destination in
+                    rename(source, destination) == 0 ? 0 : errno
+                }
+            }
+        }
+        guard errorNumber == 0 else { throw RenameError(errorNumber: errorNumber) }
+    }
+
+    struct RenameError: Error {
+        var errorNumber: Int32
+    }
+
+    public func get(_ key: ObjectKey, range: ClosedRange<Int64>?) async throws -> ObjectContent {
+        let path = try path(for: key)
+        guard let info = try await head(key) else { throw ObjectStorageError.notFound(key) }
+        if let range {
+            guard range.lowerBound >= 0, range.upperBound < info.size else {
+                throw ObjectStorageError.rangeNotSatisfiable(size: info.size)
+            }
+        }
+        let fileSystem = self.fileSystem
+        let logger = self.logger
+        return ObjectContent(info: info, range: range) { consume in
+            guard info.size > 0 else { return }
+            let bytes = range ?? 0...(info.size - 1)
+            try await Self.mapErrors("get", logger: logger) {
+                try await fileSystem.withFileHandle(forReadingAt: path) { handle in
+                    var delivered: Int64 = 0
+                    for try await chunk in handle.readChunks(in: bytes, chunkLength: Self.chunkLength) {
+                        delivered += Int64(chunk.readableBytes)
+                        try await consume(chunk)
+                    }
+                    // The file changed under us (replaced by a shorter one): do not end early silently.
+                    guard delivered == Int64(bytes.count) else {
+                        throw ObjectStorageError.lengthMismatch(expected: Int64(bytes.count), actual: delivered)
+                    }
+                }
+            }
+        }
+    }
+
+    public func head(_ key: ObjectKey) async throws -> ObjectInfo? {
+        let path = try path(for: key)
+        return try await mapErrors("head") {
+            guard let info = try await fileSystem.info(forFileAt: path, infoAboutSymbolicLink: true), info.type == .regular else {
+                return nil
+            }
+            return ObjectInfo(key: key, size: info.size, lastModified: Self.date(info.lastDataModificationTime))
+        }
+    }
+
+    public func delete(_ key: ObjectKey) async throws {
+        let path = try path(for: key)
+        try await mapErrors("delete") {
+            _ = try await fileSystem.removeItem(at: path, strategy: .platformDefault, recursively: false)
+        }
+    }
+
+    public func list(prefix: String, startAfter: ObjectKey?, limit: Int) async throws -> [ObjectInfo] {
+        guard ObjectKey.isValidPrefix(prefix) else { throw ObjectStorageError.invalidKey(prefix) }
+        guard limit > 0 else { return [] }
+        // Walk the deepest folder the prefix names completely; filter the rest by string.
+        let folder = prefix.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let base = folder.isEmpty ? root : root.appending(folder)
+        let keys: [ObjectKey] = try await mapErrors("list") {
+            guard try await fileSystem.info(forFileAt: base, infoAboutSymbolicLink: true)?.type == .directory else { return [] }
+            var keys: [ObjectKey] = []
+            try await fileSystem.withDirectoryHandle(atPath: base) { directory in
+                for try await entry in directory.listContents(recursive: true) where entry.type == .regular {
+                    var relative = entry.path
+                    guard relative.removePrefix(root) else { continue }
+                    // Anything that is not a valid key (.incoming, stray files) is not an object.
+                    guard let key = try? ObjectKey(relative.string), key.rawValue.hasPrefix(prefix) else { continue }
+                    if let startAfter, key <= startAfter { continue }
+                    keys.append(key)
+                }
+            }
+            return keys
+        }
+        var page: [ObjectInfo] = []
+        for key in keys.sorted() {
+            guard page.count < limit else { break }
+            if let info = try await head(key) { page.append(info) }
+        }
+        return page
+    }
+
+    @discardableResult
+    public func removeAbandonedUploads(olderThan date: Date) async throws -> Int {
+        try await mapErrors("removeAbandonedUploads") {
+            guard try await fileSystem.info(forFileAt: incoming)?.type == .directory else { return 0 }
+            var stale: [FilePath] = []
+            try await fileSystem.withDirectoryHandle(atPath: incoming) { directory in
+                for try await entry in directory.listContents() {
+                    guard let info = try await fileSystem.info(forFileAt: entry.path, infoAboutSymbolicLink: true) else { continue }
+                    if Self.date(info.lastDataModificationTime) < date { stale.append(entry.path) }
+                }
+            }
+            for path in stale {
+                _ = try await fileSystem.removeItem(at: path, strategy: .platformDefault, recursively: true)
+            }
+            if !stale.isEmpty { logger.info("removed abandoned uploads", metadata: ["count": "\(stale.count)"]) }
+            return stale.count
+        }
+    }
+
+    static func date(_ time: FileInfo.Timespec) -> Date {
+        Date(timeIntervalSince1970: Double(time.seconds) + Double(time.nanoseconds) / 1e9)
+    }
+
+    func mapErrors<T>(_ operation: String, _ body: () async throws -> T) async throws -> T {
+        try await Self.mapErrors(operation, logger: logger, body)
+    }
+
+    /// Disk trouble (I/O error, full disk, missing mount) is the store being unavailable: `503`.
+    static func mapErrors<T>(_ operation: String, logger: Logger, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as FileSystemError {
+            throw unavailable(operation, error, logger: logger)
+        } catch let error as RenameError {
+            throw unavailable(operation, error, logger: logger)
+        }
+    }
+
+    static func unavailable(_ operation: String, _ error: any Error, logger: Logger) -> APIError {
+        logger.error("file storage failed", metadata: ["operation": "\(operation)", "error": "\(error)"])
+        return APIError.unavailable("The file store is unavailable. Try again shortly.")
+    }
+}

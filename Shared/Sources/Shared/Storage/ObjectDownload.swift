@@ -1,0 +1,180 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Serves one stored object over HTTP, streaming: `ETag` with `If-None-Match` (`304`),
+/// one `Range` (`206`, or `416` with `Content-Range: bytes */size`; `If-Range` honoured;
+/// multiple or malformed ranges are ignored and the whole object is sent), and `HEAD`
+/// (headers only, the store is not touched).
+public struct ObjectDownload: Sendable {
+    public var key: ObjectKey
+    public var size: Int64
+    public var contentType: String
+    /// Unquoted opaque validator, e.g. the object's SHA-256 in hex; sent quoted.
+    public var entityTag: String
+    /// `Content-Disposition`, e.g. from `ContentDisposition.attachment(fileName:)`.
+    public var contentDisposition: String?
+    public var cacheControl: String
+
+    public init(
+        key: ObjectKey, size: Int64, contentType: String, entityTag: String, contentDisposition: String? = nil,
+        cacheControl: String = "private, no-cache"
+    ) {
+        self.key = key
+        self.size = size
+        self.contentType = contentType
+        self.entityTag = entityTag
+        self.contentDisposition = contentDisposition
+        self.cacheControl = cacheControl
+    }
+
+    var quotedEntityTag: String { "\"\(entityTag)\"" }
+
+    /// The answer to `request` (GET or HEAD). Throws `ObjectStorageError.notFound` when the
+    /// store has no such object, `APIError` `416` for a range outside the object.
+    public func response(to request: Request, storage: any ObjectStorage) async throws -> Response {
+        var headers: HTTPFields = [
+            .eTag: quotedEntityTag,
+            .acceptRanges: "bytes",
+            .cacheControl: cacheControl,
+            .contentType: contentType,
+            HTTPField.Name("X-Content-Type-Options")!: "nosniff",
+        ]
+        if let contentDisposition { headers[.contentDisposition] = contentDisposition }
+
+        if let ifNoneMatch = request.headers[values: .ifNoneMatch].joined(separator: ",").nilIfEmpty,
+            Self.matches(ifNoneMatch, entityTag: quotedEntityTag)
+        {
+            headers[.contentType] = nil
+            return Response(status: .notModified, headers: headers)
+        }
+
+        var range: ClosedRange<Int64>?
+        if let rangeHeader = request.headers[.range], rangeApplies(request) {
+            switch ByteRangeRequest(rangeHeader, size: size) {
+            case .ignore:
+                break
+            case .satisfiable(let satisfiable):
+                range = satisfiable
+            case .unsatisfiable:
+                throw APIError(
+                    .rangeNotSatisfiable, code: "range_not_satisfiable",
+                    detail: "The range is outside the content (\(size) bytes).", headers: [.contentRange: "bytes */\(size)"])
+            }
+        }
+        let status: HTTPResponse.Status = range == nil ? .ok : .partialContent
+        let length = range.map { $0.upperBound - $0.lowerBound + 1 } ?? size
+        if let range { headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(size)" }
+        headers[.contentLength] = String(length)
+
+        if request.method == .head || length == 0 {
+            return Response(status: status, headers: headers, body: ResponseBody())
+        }
+        let content = try await storage.get(key, range: range)
+        return Response(status: status, headers: headers, body: ResponseBody(contentLength: Int(length)) { writer in
+            try await content.forEachChunk { chunk in try await writer.write(chunk) }
+            try await writer.finish(nil)
+        })
+    }
+
+    /// `If-Range` with another validator (or a date, which this server does not issue) means
+    /// "send everything".
+    func rangeApplies(_ request: Request) -> Bool {
+        guard let ifRange = request.headers[.ifRange]?.trimmingCharacters(in: .whitespaces) else { return true }
+        return ifRange == quotedEntityTag
+    }
+
+    /// `*` or any listed tag, compared weakly (a `W/` prefix is ignored).
+    static func matches(_ header: String, entityTag: String) -> Bool {
+        for candidate in header.split(separator: ",") {
+            var tag = candidate.trimmingCharacters(in: .whitespaces)
+            if tag == "*" { return true }
+            if tag.hasPrefix("W/") { tag.removeFirst(2) }
+            if tag == entityTag { return true }
+        }
+        return false
+    }
+}
+
+/// A `Range` header resolved against a size (RFC 9110 §14.1.2).
+public enum ByteRangeRequest: Equatable, Sendable {
+    /// Absent in effect: another unit, malformed, or several ranges. Send the whole content.
+    case ignore
+    case satisfiable(ClosedRange<Int64>)
+    case unsatisfiable
+
+    public init(_ header: String, size: Int64) {
+        let value = header.trimmingCharacters(in: .whitespaces)
+        guard value.lowercased().hasPrefix("bytes=") else {
+            self = .ignore
+            return
+        }
+        let spec = value.dropFirst("bytes=".count).trimmingCharacters(in: .whitespaces)
+        guard !spec.contains(","), let dash = spec.firstIndex(of: "-") else {
+            self = .ignore
+            return
+        }
+        let first = spec[..<dash].trimmingCharacters(in: .whitespaces)
+        let last = spec[spec.index(after: dash)...].trimmingCharacters(in: .whitespaces)
+        func number(_ text: String) -> Int64? {
+            guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+            // Beyond Int64: treat as "very large" rather than malformed.
+            return Int64(text) ?? Int64.max
+        }
+        if first.isEmpty {
+            // Suffix: the last N bytes.
+            guard let suffix = number(last) else {
+                self = .ignore
+                return
+            }
+            guard suffix > 0, size > 0 else {
+                self = .unsatisfiable
+                return
+            }
+            self = .satisfiable(max(0, size - suffix)...(size - 1))
+            return
+        }
+        guard let start = number(first) else {
+            self = .ignore
+            return
+        }
+        var end = size - 1
+        if !last.isEmpty {
+            guard let requestedEnd = number(last), requestedEnd >= start else {
+                self = .ignore
+                return
+            }
+            end = min(requestedEnd, size - 1)
+        }
+        guard start < size else {
+            self = .unsatisfiable
+            return
+        }
+        self = .satisfiable(start...end)
+    }
+}
+
+/// `Content-Disposition` values (RFC 6266) with a safe ASCII fallback and the exact
+/// UTF-8 name in `filename*` (RFC 8187).
+public enum ContentDisposition {
+    public static func attachment(fileName: String) -> String {
+        "attachment; " + parameters(fileName: fileName)
+    }
+
+    public static func inline(fileName: String) -> String {
+        "inline; " + parameters(fileName: fileName)
+    }
+
+    static func parameters(fileName: String) -> String {
+        let fallback = String(fileName.unicodeScalars.map { scalar -> Character in
+            let printable = scalar.value >= 0x20 && scalar.value < 0x7F && scalar != "\"" && scalar != "\\" && scalar != "%"
+            return printable ? Character(scalar) : "_"
+        })
+        return "filename=\"\(fallback)\"; filename*=UTF-8''\(AWSSignatureV4.uriEncode(fileName, encodeSlash: true))"
+    }
+}
+
+extension String {
+    fileprivate var nilIfEmpty: String? { isEmpty ? nil : self }
+}
