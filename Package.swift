@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "auth-service", targets: ["AuthServer"]),
         .executable(name: "vote-service", targets: ["VoteServer"]),
         .executable(name: "recording-service", targets: ["RecordingServer"]),
+        .executable(name: "feed-service", targets: ["FeedServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -143,6 +144,35 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: feed
+        .target(
+            name: "FeedService",
+            dependencies: [
+                "Shared",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Services/Feed/Sources/FeedService",
+            resources: [.copy("openapi.yaml")],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "FeedServer",
+            dependencies: [
+                "FeedService", "Shared",
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Services/Feed/Sources/FeedServer",
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: tests
         .target(
             name: "TestSupport",
@@ -212,6 +242,17 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Tests/RecordingServiceTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FeedServiceTests",
+            dependencies: [
+                "FeedService", "AuthService", "Shared", "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Tests/FeedServiceTests",
             swiftSettings: swiftSettings
         ),
     ],

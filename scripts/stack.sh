@@ -13,6 +13,7 @@
 #   .stack/secrets.env    generated once (chmod 600): JWT_SECRET, SERVICE_TOKEN_SECRET,
 #                         <SERVICE>_DB_PASSWORD per service
 #   .stack/logs/<instance>.log, .stack/run/<instance>.pid, .stack/logs/gateway.log
+#   .stack/storage/feed   the feed service's images (filesystem object store)
 #   .stack/nginx          the rendered gateway configuration and nginx's own files
 #   .stack/storage/<service>   filesystem object store (STORAGE_BACKEND=filesystem, the default)
 #   .stack/seaweedfs/          local SeaweedFS (STORAGE_BACKEND=s3 without S3_ENDPOINT): data,
@@ -46,7 +47,7 @@
 set -euo pipefail
 
 # Services in start order.
-SERVICES="auth vote recording"
+SERVICES="auth vote recording feed"
 
 # Service -> HTTP port.
 service_port() {
@@ -419,14 +420,18 @@ start_service() {
         CORS_ALLOWED_ORIGINS="$APP_CORS_ALLOWED_ORIGINS"
     )
     [[ "$base" == auth ]] && env_vars+=(BCRYPT_COST="$APP_BCRYPT_COST" OUTBOX_TARGETS="$(outbox_targets)")
-    if [[ "$base" == recording ]]; then
+    # recording and feed keep bytes in the object store (filesystem by default, or SeaweedFS/S3).
+    if [[ "$base" == recording || "$base" == feed ]]; then
         local line var
         while IFS= read -r line; do env_vars+=("$line"); done < <(storage_env "$base")
         for var in RECORDING_MAX_BYTES RECORDING_TRASH_RETENTION_SECONDS RECORDING_PURGE_INTERVAL_SECONDS \
-            RECORDING_SWEEP_INTERVAL_SECONDS RECORDING_ORPHAN_GRACE_SECONDS; do
+            RECORDING_SWEEP_INTERVAL_SECONDS RECORDING_ORPHAN_GRACE_SECONDS \
+            AUTHOR_CACHE_TTL_SECONDS AUTHOR_CACHE_SIZE FEED_SWEEP_INTERVAL_SECONDS FEED_ORPHAN_GRACE_SECONDS; do
             [[ -n "${!var:-}" ]] && env_vars+=("$var=${!var}")
         done
     fi
+    # feed: author names from auth.
+    [[ "$base" == feed ]] && env_vars+=(AUTH_URL="http://127.0.0.1:$(service_port auth)")
 
     echo "--- $(date '+%Y-%m-%d %H:%M:%S') starting $svc-service on 127.0.0.1:$port" >>"$log_file"
     # setsid: own session, so Ctrl-C or closing the terminal that ran `up` leaves it

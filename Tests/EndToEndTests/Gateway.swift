@@ -24,6 +24,11 @@ enum Stack {
 
     /// The end-to-end suite runs only where the stack is up; `make test` always starts it.
     static let isRunning = ProcessInfo.processInfo.environment["E2E_GATEWAY_URL"] != nil
+
+    /// Whether the stack runs `service` (a checkout has only the services built so far).
+    static func has(_ service: String) -> Bool {
+        ProcessInfo.processInfo.environment["E2E_\(service.uppercased())_URL"] != nil
+    }
 }
 
 struct Reply: Sendable {

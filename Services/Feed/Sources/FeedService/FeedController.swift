@@ -1,0 +1,179 @@
+import Foundation
+import Hummingbird
+import Logging
+import Shared
+
+/// `/feeds`: public reading, author-only changes.
+struct FeedController: Sendable {
+    let repository: any FeedRepository
+    let storage: any ObjectStorage
+    let receiver: PostFormReceiver
+    let authorNames: AuthorNames
+
+    /// Routes anyone may call.
+    var publicEndpoints: RouteCollection<AppRequestContext> {
+        let routes = RouteCollection(context: AppRequestContext.self)
+        routes.get(use: list)
+        routes.get("{id}", use: get)
+        routes.get("{id}/images/{imageId}", use: image)
+        routes.head("{id}/images/{imageId}", use: image)
+        return routes
+    }
+
+    /// Routes that need a signed-in user (and, but for create, the author).
+    var authorEndpoints: RouteCollection<AuthenticatedContext> {
+        let routes = RouteCollection(context: AuthenticatedContext.self)
+        routes.post(use: create)
+        routes.patch("{id}", use: update)
+        routes.delete("{id}", use: delete)
+        return routes
+    }
+
+    /// Stores the images first, then commits the row with them; on any failure the images go again.
+    @Sendable func create(request: Request, context: AuthenticatedContext) async throws -> Response {
+        let id = UUID()
+        var stored: [FeedImageRecord] = []
+        let record: FeedRecord
+        do {
+            let form = try await receiver.receive(request, context: context, feedID: id, purpose: .create, stored: &stored)
+            let title = FeedRules.normalizedTitle(form.title ?? "")
+            let content = form.content ?? ""
+            let errors = [
+                form.title == nil ? FieldError(field: "title", message: "is required") : FeedRules.titleError(title),
+                FeedRules.contentError(content),
+            ].compactMap { $0 }
+            guard errors.isEmpty else { throw APIError.validation(errors) }
+            record = try await repository.insert(
+                NewFeed(id: id, authorID: context.user.id, title: title, content: content, images: stored), logger: context.logger)
+        } catch {
+            await removeObjects(stored.map(\.objectKey), context: context, reason: "failed create")
+            throw error
+        }
+        context.logger.info("feed created", metadata: ["feedId": "\(id)", "images": "\(record.images.count)"])
+        return try Response.json(
+            await response(record, context: context), status: .created, headers: [.location: "/feeds/\(id.apiString)"])
+    }
+
+    /// `?author=` narrows the list to one author; `limit` and `cursor` page it.
+    @Sendable func list(request: Request, context: AppRequestContext) async throws -> Response {
+        var authorID: UUID?
+        if let raw = request.uri.queryParameters["author"] {
+            guard let id = UUID(uuidString: String(raw)) else { throw APIError.validation(field: "author", "is not a user id") }
+            authorID = id
+        }
+        let page = try PageRequest(request: request)
+        let rows = try await repository.list(authorID: authorID, page: page, logger: context.logger)
+        // One lookup for the whole page, never one per post.
+        let names = await authorNames.names(
+            for: Set(rows.prefix(page.limit).map(\.record.authorID)), requestID: context.requestID, logger: context.logger)
+        return try Response.json(Page(
+            rows: rows, limit: page.limit, item: { FeedResponse($0.record, authorName: names[$0.record.authorID]) },
+            cursor: \.cursor))
+    }
+
+    @Sendable func get(request: Request, context: AppRequestContext) async throws -> FeedResponse {
+        guard let id = context.parameters.get("id", as: UUID.self),
+            let record = try await repository.feed(id: id, logger: context.logger)
+        else { throw FeedRules.notFound }
+        return await response(record, context: context)
+    }
+
+    /// Title and content, images added and removed: all or nothing. Removed images' objects
+    /// are deleted once the change is committed.
+    @Sendable func update(request: Request, context: AuthenticatedContext) async throws -> FeedResponse {
+        guard let id = context.parameters.get("id", as: UUID.self) else { throw FeedRules.notFound }
+        // Refuse before reading (and storing) anything; the transaction checks again.
+        guard let current = try await repository.feed(id: id, logger: context.logger) else { throw FeedRules.notFound }
+        guard current.authorID == context.user.id else { throw FeedRules.notAuthor }
+
+        var stored: [FeedImageRecord] = []
+        let record: FeedRecord
+        let removedKeys: [String]
+        do {
+            let form = try await receiver.receive(request, context: context, feedID: id, purpose: .update, stored: &stored)
+            guard form.title != nil || form.content != nil || !stored.isEmpty || !form.removeImageIDs.isEmpty else {
+                throw APIError.validation(field: "body", "send title, content, images or removeImageIds")
+            }
+            let title = form.title.map(FeedRules.normalizedTitle)
+            let errors = [title.flatMap(FeedRules.titleError), form.content.flatMap(FeedRules.contentError)].compactMap { $0 }
+            guard errors.isEmpty else { throw APIError.validation(errors) }
+            let change = FeedChange(
+                id: id, authorID: context.user.id, title: title, content: form.content, addImages: stored,
+                removeImageIDs: form.removeImageIDs)
+            switch try await repository.update(change, logger: context.logger) {
+            case .updated(let updated, let removed):
+                (record, removedKeys) = (updated, removed)
+            case .notFound:
+                throw FeedRules.notFound
+            case .notAuthor:
+                throw FeedRules.notAuthor
+            case .unknownImages(let ids):
+                throw APIError.validation(
+                    ids.map { FieldError(field: "removeImageIds", message: "\($0.apiString) is not an image of this feed") })
+            case .tooManyImages:
+                throw FeedRules.tooManyImages
+            }
+        } catch {
+            await removeObjects(stored.map(\.objectKey), context: context, reason: "failed update")
+            throw error
+        }
+        await removeObjects(removedKeys, context: context, reason: "images removed")
+        return await response(record, context: context)
+    }
+
+    @Sendable func delete(request: Request, context: AuthenticatedContext) async throws -> HTTPResponse.Status {
+        guard let id = context.parameters.get("id", as: UUID.self) else { throw FeedRules.notFound }
+        switch try await repository.delete(id: id, authorID: context.user.id, logger: context.logger) {
+        case .deleted(let removedKeys):
+            await removeObjects(removedKeys, context: context, reason: "feed deleted")
+            context.logger.info("feed deleted", metadata: ["feedId": "\(id)"])
+            return .noContent
+        case .notFound:
+            throw FeedRules.notFound
+        case .notAuthor:
+            throw FeedRules.notAuthor
+        }
+    }
+
+    /// The bytes, streamed from the store, with long-lived cache headers (image URLs never change content).
+    @Sendable func image(request: Request, context: AppRequestContext) async throws -> Response {
+        guard let feedID = context.parameters.get("id", as: UUID.self), let imageID = context.parameters.get("imageId", as: UUID.self),
+            let image = try await repository.image(feedID: feedID, imageID: imageID, logger: context.logger)
+        else { throw FeedRules.imageNotFound }
+        let download = ObjectDownload(
+            key: try ObjectKey(image.objectKey), size: image.sizeBytes, contentType: image.contentType, entityTag: image.sha256,
+            cacheControl: FeedRules.imageCacheControl)
+        do {
+            return try await download.response(to: request, storage: storage)
+        } catch ObjectStorageError.notFound {
+            // A row without its object: deleted in between, or lost. Either way there is nothing to send.
+            context.logger.error("feed image object missing", metadata: ["feedId": "\(feedID)", "imageId": "\(imageID)"])
+            throw FeedRules.imageNotFound
+        }
+    }
+
+    /// One post with its author's current name.
+    func response(_ record: FeedRecord, context: some RequestContext) async -> FeedResponse {
+        let names = await authorNames.names(for: [record.authorID], requestID: context.requestID, logger: context.logger)
+        return FeedResponse(record, authorName: names[record.authorID])
+    }
+
+    /// Best effort: what cannot be deleted now, the orphan sweeper deletes later.
+    func removeObjects(_ keys: [String], context: some RequestContext, reason: String) async {
+        await FeedObjects.remove(keys, from: storage, logger: context.logger, reason: reason)
+    }
+}
+
+/// Deleting objects whose rows are gone (or were never written).
+enum FeedObjects {
+    static func remove(_ keys: [String], from storage: any ObjectStorage, logger: Logger, reason: String) async {
+        for key in keys {
+            do {
+                try await storage.delete(try ObjectKey(key))
+            } catch {
+                logger.warning(
+                    "could not delete an image object; the sweeper will", metadata: ["key": "\(key)", "reason": "\(reason)", "error": "\(error)"])
+            }
+        }
+    }
+}

@@ -1,0 +1,28 @@
+import Foundation
+import Hummingbird
+import Shared
+
+/// `/internal/users`: what the auth service's outbox calls when an account is deleted.
+struct InternalUsersController: Sendable {
+    let repository: any FeedRepository
+    let storage: any ObjectStorage
+
+    var endpoints: RouteCollection<ServiceContext> {
+        let routes = RouteCollection(context: ServiceContext.self)
+        routes.delete("users/{userId}", use: deleteUser)
+        return routes
+    }
+
+    /// Removes every post of the user and their images. Idempotent: `204` also when there is nothing left.
+    @Sendable func deleteUser(request: Request, context: ServiceContext) async throws -> HTTPResponse.Status {
+        guard let userID = context.parameters.get("userId", as: UUID.self) else {
+            throw APIError.validation(field: "userId", "is not a user id")
+        }
+        let keys = try await repository.deleteAll(authorID: userID, logger: context.logger)
+        await FeedObjects.remove(keys, from: storage, logger: context.logger, reason: "account deleted")
+        context.logger.info(
+            "deleted the feeds of a deleted account",
+            metadata: ["userId": "\(userID)", "images": "\(keys.count)", "caller": "\(context.callingService)"])
+        return .noContent
+    }
+}

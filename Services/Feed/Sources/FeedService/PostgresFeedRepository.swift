@@ -1,0 +1,197 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Shared
+
+/// `INSERT … RETURNING` came back empty, which Postgres does not do; a bug if ever seen.
+struct MissingRowError: Error {}
+
+struct PostgresFeedRepository: FeedRepository {
+    let client: PostgresClient
+
+    static let columns = "id, author_id, title, content, created_at, updated_at"
+    typealias Row = (UUID, UUID, String, String, Date, Date)
+
+    func insert(_ feed: NewFeed, logger: Logger) async throws -> FeedRecord {
+        try await client.withTransaction(logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                INSERT INTO feeds (id, author_id, title, content) VALUES (\(feed.id), \(feed.authorID), \(feed.title), \(feed.content))
+                RETURNING \(unescaped: Self.columns)
+                """, logger: logger)
+            guard var record = try await Self.records(rows).first else { throw MissingRowError() }
+            try await Self.insertImages(feed.images, feedID: feed.id, firstPosition: 0, on: connection, logger: logger)
+            record.images = try await Self.images(of: [feed.id], on: connection, logger: logger)[feed.id] ?? []
+            return record
+        }
+    }
+
+    func feed(id: UUID, logger: Logger) async throws -> FeedRecord? {
+        try await client.withConnection { connection in
+            try await Self.feed(id: id, lock: false, on: connection, logger: logger)
+        }
+    }
+
+    func list(authorID: UUID?, page: PageRequest, logger: Logger) async throws -> [FeedListRow] {
+        try await client.withConnection { connection in
+            // One query for the page, one for all its images. Unset filters are NULL parameters,
+            // which Postgres folds away when it plans the statement with its values.
+            let rows = try await connection.query(
+                """
+                SELECT \(unescaped: Self.columns), (extract(epoch FROM created_at) * 1000000)::bigint
+                FROM feeds
+                WHERE (\(authorID)::uuid IS NULL OR author_id = \(authorID))
+                  AND (\(page.cursor?.microseconds)::bigint IS NULL
+                       OR (created_at, id) < (to_timestamp(0) + \(page.cursor?.microseconds) * interval '1 microsecond', \(page.cursor?.id)))
+                ORDER BY created_at DESC, id DESC
+                LIMIT \(page.limit + 1)
+                """, logger: logger)
+            var result: [FeedListRow] = []
+            for try await row in rows.decode((UUID, UUID, String, String, Date, Date, Int64).self) {
+                let record = FeedRecord(
+                    id: row.0, authorID: row.1, title: row.2, content: row.3, createdAt: row.4, updatedAt: row.5, images: [])
+                result.append(FeedListRow(record: record, cursor: KeysetCursor(microseconds: row.6, id: row.0)))
+            }
+            let images = try await Self.images(of: result.map(\.record.id), on: connection, logger: logger)
+            for index in result.indices {
+                result[index].record.images = images[result[index].record.id] ?? []
+            }
+            return result
+        }
+    }
+
+    func update(_ change: FeedChange, logger: Logger) async throws -> UpdateOutcome {
+        try await client.withTransaction(logger: logger) { connection in
+            // The row lock orders concurrent changes of one post (image positions, the image count).
+            guard let current = try await Self.feed(id: change.id, lock: true, on: connection, logger: logger) else {
+                return .notFound
+            }
+            guard current.authorID == change.authorID else { return .notAuthor }
+            let existing = Set(current.images.map(\.id))
+            let removals = Set(change.removeImageIDs)
+            let unknown = removals.subtracting(existing)
+            guard unknown.isEmpty else { return .unknownImages(unknown.sorted { $0.uuidString < $1.uuidString }) }
+            guard current.images.count - removals.count + change.addImages.count <= FeedRules.maxImages else {
+                return .tooManyImages
+            }
+            let removed = current.images.filter { removals.contains($0.id) }.map(\.objectKey)
+            if !removals.isEmpty {
+                try await connection.query(
+                    "DELETE FROM feed_images WHERE feed_id = \(change.id) AND id = ANY(\(Array(removals)))", logger: logger
+                ).consume()
+            }
+            let nextPosition = try await Self.nextPosition(feedID: change.id, on: connection, logger: logger)
+            try await Self.insertImages(change.addImages, feedID: change.id, firstPosition: nextPosition, on: connection, logger: logger)
+            let rows = try await connection.query(
+                """
+                UPDATE feeds SET title = coalesce(\(change.title), title), content = coalesce(\(change.content), content),
+                    updated_at = now()
+                WHERE id = \(change.id)
+                RETURNING \(unescaped: Self.columns)
+                """, logger: logger)
+            guard var record = try await Self.records(rows).first else { throw MissingRowError() }
+            record.images = try await Self.images(of: [change.id], on: connection, logger: logger)[change.id] ?? []
+            return .updated(record, removedObjectKeys: removed)
+        }
+    }
+
+    func delete(id: UUID, authorID: UUID, logger: Logger) async throws -> DeleteOutcome {
+        try await client.withTransaction(logger: logger) { connection in
+            guard let current = try await Self.feed(id: id, lock: true, on: connection, logger: logger) else { return .notFound }
+            guard current.authorID == authorID else { return .notAuthor }
+            try await connection.query("DELETE FROM feeds WHERE id = \(id)", logger: logger).consume()
+            return .deleted(removedObjectKeys: current.images.map(\.objectKey))
+        }
+    }
+
+    func deleteAll(authorID: UUID, logger: Logger) async throws -> [String] {
+        // One statement: the SELECT sees the image rows as they were before the cascade.
+        let rows = try await client.query(
+            """
+            WITH gone AS (DELETE FROM feeds WHERE author_id = \(authorID) RETURNING id)
+            SELECT object_key FROM feed_images WHERE feed_id IN (SELECT id FROM gone)
+            """, logger: logger)
+        var keys: [String] = []
+        for try await key in rows.decode(String.self) { keys.append(key) }
+        return keys
+    }
+
+    func image(feedID: UUID, imageID: UUID, logger: Logger) async throws -> FeedImageRecord? {
+        let rows = try await client.query(
+            """
+            SELECT id, feed_id, content_type, size_bytes, sha256, object_key FROM feed_images
+            WHERE id = \(imageID) AND feed_id = \(feedID)
+            """, logger: logger)
+        for try await row in rows.decode((UUID, UUID, String, Int64, String, String).self) {
+            return FeedImageRecord(id: row.0, feedID: row.1, contentType: row.2, sizeBytes: row.3, sha256: row.4, objectKey: row.5)
+        }
+        return nil
+    }
+
+    func existingObjectKeys(_ objectKeys: [String], logger: Logger) async throws -> Set<String> {
+        guard !objectKeys.isEmpty else { return [] }
+        var existing = Set<String>()
+        let rows = try await client.query(
+            "SELECT object_key FROM feed_images WHERE object_key = ANY(\(objectKeys))", logger: logger)
+        for try await key in rows.decode(String.self) { existing.insert(key) }
+        return existing
+    }
+
+    // MARK: helpers
+
+    static func feed(id: UUID, lock: Bool, on connection: PostgresConnection, logger: Logger) async throws -> FeedRecord? {
+        let rows = try await connection.query(
+            "SELECT \(unescaped: columns) FROM feeds WHERE id = \(id) \(unescaped: lock ? "FOR UPDATE" : "")", logger: logger)
+        guard var record = try await records(rows).first else { return nil }
+        record.images = try await images(of: [id], on: connection, logger: logger)[id] ?? []
+        return record
+    }
+
+    static func records(_ rows: PostgresRowSequence) async throws -> [FeedRecord] {
+        var records: [FeedRecord] = []
+        for try await row in rows.decode(Row.self) {
+            records.append(FeedRecord(
+                id: row.0, authorID: row.1, title: row.2, content: row.3, createdAt: row.4, updatedAt: row.5, images: []))
+        }
+        return records
+    }
+
+    /// The images of each post, in their order.
+    static func images(of feedIDs: [UUID], on connection: PostgresConnection, logger: Logger) async throws -> [UUID: [FeedImageRecord]] {
+        guard !feedIDs.isEmpty else { return [:] }
+        let rows = try await connection.query(
+            """
+            SELECT id, feed_id, content_type, size_bytes, sha256, object_key FROM feed_images
+            WHERE feed_id = ANY(\(feedIDs))
+            ORDER BY feed_id, position
+            """, logger: logger)
+        var result: [UUID: [FeedImageRecord]] = [:]
+        for try await row in rows.decode((UUID, UUID, String, Int64, String, String).self) {
+            result[row.1, default: []].append(
+                FeedImageRecord(id: row.0, feedID: row.1, contentType: row.2, sizeBytes: row.3, sha256: row.4, objectKey: row.5))
+        }
+        return result
+    }
+
+    static func nextPosition(feedID: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        let rows = try await connection.query(
+            "SELECT coalesce(max(position) + 1, 0)::bigint FROM feed_images WHERE feed_id = \(feedID)", logger: logger)
+        for try await position in rows.decode(Int.self) { return position }
+        return 0
+    }
+
+    static func insertImages(
+        _ images: [FeedImageRecord], feedID: UUID, firstPosition: Int, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        for (offset, image) in images.enumerated() {
+            let position = Int32(firstPosition + offset)
+            try await connection.query(
+                """
+                INSERT INTO feed_images (id, feed_id, position, content_type, size_bytes, sha256, object_key)
+                VALUES (\(image.id), \(feedID), \(position), \(image.contentType), \(image.sizeBytes), \(image.sha256),
+                        \(image.objectKey))
+                """, logger: logger
+            ).consume()
+        }
+    }
+}
