@@ -67,8 +67,8 @@ struct FeedController: Sendable {
         let names = await authorNames.names(
             for: Set(rows.prefix(page.limit).map(\.record.authorID)), requestID: context.requestID, logger: context.logger)
         return try Response.json(Page(
-            rows: rows, limit: page.limit, item: { FeedResponse($0.record, authorName: names[$0.record.authorID]) },
-            cursor: \.cursor))
+            rows: rows, request: page, cursor: \.cursor,
+            item: { FeedResponse($0.record, authorName: names[$0.record.authorID]) }))
     }
 
     @Sendable func get(request: Request, context: AppRequestContext) async throws -> FeedResponse {

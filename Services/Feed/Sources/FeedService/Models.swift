@@ -27,7 +27,7 @@ struct FeedImageRecord: Sendable, Equatable {
 /// A list row: the post and its position for the next page's cursor.
 struct FeedListRow: Sendable {
     var record: FeedRecord
-    var cursor: KeysetCursor
+    var cursor: PageCursor
 }
 
 /// The contract's `feed`.

@@ -38,19 +38,19 @@ struct PostgresFeedRepository: FeedRepository {
             // which Postgres folds away when it plans the statement with its values.
             let rows = try await connection.query(
                 """
-                SELECT \(unescaped: Self.columns), (extract(epoch FROM created_at) * 1000000)::bigint
+                SELECT \(unescaped: Self.columns), created_at
                 FROM feeds
                 WHERE (\(authorID)::uuid IS NULL OR author_id = \(authorID))
-                  AND (\(page.cursor?.microseconds)::bigint IS NULL
-                       OR (created_at, id) < (to_timestamp(0) + \(page.cursor?.microseconds) * interval '1 microsecond', \(page.cursor?.id)))
+                  AND (\(page.cursor?.createdAt)::timestamptz IS NULL
+                       OR (created_at, id) < (\(page.cursor?.createdAt), \(page.cursor?.id)))
                 ORDER BY created_at DESC, id DESC
                 LIMIT \(page.limit + 1)
                 """, logger: logger)
             var result: [FeedListRow] = []
-            for try await row in rows.decode((UUID, UUID, String, String, Date, Date, Int64).self) {
+            for try await row in rows.decode((UUID, UUID, String, String, Date, Date, PostgresTimestamp).self) {
                 let record = FeedRecord(
                     id: row.0, authorID: row.1, title: row.2, content: row.3, createdAt: row.4, updatedAt: row.5, images: [])
-                result.append(FeedListRow(record: record, cursor: KeysetCursor(microseconds: row.6, id: row.0)))
+                result.append(FeedListRow(record: record, cursor: PageCursor(createdAt: row.6, id: row.0)))
             }
             let images = try await Self.images(of: result.map(\.record.id), on: connection, logger: logger)
             for index in result.indices {
