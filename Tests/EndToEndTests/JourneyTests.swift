@@ -30,7 +30,7 @@ struct GracefulShutdownTests {
         var environment = try Self.environment(of: "E2E_AUTH_ENV")
         let port = try Self.freePort()
         environment["HTTP_PORT"] = String(port)
-        environment["BCRYPT_COST"] = "11"  // slow enough that requests are in flight at SIGTERM
+        environment["BCRYPT_COST"] = "12"  // ~0.25 s per login: 16 of them keep the server busy for seconds
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.environment = environment
@@ -38,14 +38,16 @@ struct GracefulShutdownTests {
         try process.run()
         defer { if process.isRunning { process.terminate() } }
 
-        // One connection per request, so every request is really in flight at the server
-        // (not queued in this client's pool) when SIGTERM arrives.
+        // Set-up over the shared client; the logins over a fresh one with a connection per
+        // request, so each is really in flight at the server (not queued in a client pool,
+        // not racing the server's closing of an idle keep-alive connection) at SIGTERM.
+        let setup = try GatewayClient(base: "http://127.0.0.1:\(port)")
+        try await eventually(timeout: .seconds(30)) { (try? await setup.send(.GET, "/ready").status) == 200 }
+        let session = try await setup.signup(name: "Shutdown")
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 32
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         let client = try GatewayClient(base: "http://127.0.0.1:\(port)", http: http)
-        try await eventually(timeout: .seconds(30)) { (try? await client.send(.GET, "/ready").status) == 200 }
-        let session = try await client.signup(name: "Shutdown")
         let email = session.user.email
         let statuses: [Int]
         do {
@@ -67,7 +69,9 @@ struct GracefulShutdownTests {
                     try await client.send(.POST, "/auth/login", json: #"{"email":"\#(email)","password":"e2e password"}"#).status
                 }
             }
-            try await Task.sleep(for: .milliseconds(150))
+            // Long enough for 16 loopback connections and requests to arrive; far shorter than
+            // the ~2 s of bcrypt work they queue up, so they are still being served at SIGTERM.
+            try await Task.sleep(for: .milliseconds(500))
             kill(process.processIdentifier, SIGTERM)
             return try await group.reduce(into: [Int]()) { $0.append($1) }
         }
