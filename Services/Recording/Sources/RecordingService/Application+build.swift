@@ -48,7 +48,7 @@ struct RecordingComponents: Sendable {
     let storage: any ObjectStorage
     let storageService: ObjectStorageService
     let purger: TrashPurger
-    let sweeper: OrphanSweeper
+    let sweeper: OrphanObjectSweeper
     let logger: Logger
 
     init(configuration: RecordingConfiguration, logger: Logger) throws {
@@ -61,9 +61,10 @@ struct RecordingComponents: Sendable {
         self.storage = storage
         self.storageService = storageService
         self.purger = TrashPurger(repository: repository, storage: storage, interval: configuration.purgeInterval, logger: logger)
-        self.sweeper = OrphanSweeper(
-            repository: repository, storage: storage, interval: configuration.sweepInterval, grace: configuration.orphanGrace,
-            logger: logger)
+        self.sweeper = OrphanObjectSweeper(
+            storage: storage, prefix: "recordings/", interval: configuration.sweepInterval, grace: configuration.orphanGrace,
+            logger: logger
+        ) { keys in try await repository.existingObjectKeys(keys, logger: logger) }
     }
 }
 

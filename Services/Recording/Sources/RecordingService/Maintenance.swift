@@ -69,79 +69,8 @@ actor TrashPurger: Service {
     }
 
     func run() async throws {
-        await runPeriodically(every: interval, logger: logger) {
+        await PeriodicTask.run(every: interval, logger: logger) {
             try await self.purgeDue()
-        }
-    }
-}
-
-/// Removes objects that have no row once they are older than the grace period: what a
-/// crash between storing an object and committing its row (or a failed clean-up) leaves.
-/// Also clears abandoned partial uploads. An actor, so passes never overlap.
-actor OrphanSweeper: Service {
-    let repository: any RecordingRepository
-    let storage: any ObjectStorage
-    let interval: Duration
-    let grace: Duration
-    let logger: Logger
-    static let prefix = "recordings/"
-    static let pageSize = 500
-
-    init(repository: any RecordingRepository, storage: any ObjectStorage, interval: Duration, grace: Duration, logger: Logger) {
-        self.repository = repository
-        self.storage = storage
-        self.interval = interval
-        self.grace = grace
-        self.logger = logger
-    }
-
-    /// One pass over the store. Returns how many orphaned objects it removed.
-    @discardableResult
-    func sweep() async throws -> Int {
-        let cutoff = Date().addingTimeInterval(-(Double(grace.components.seconds) + Double(grace.components.attoseconds) / 1e18))
-        try await storage.removeAbandonedUploads(olderThan: cutoff)
-        var removed = 0
-        var after: ObjectKey?
-        while true {
-            let page = try await storage.list(prefix: Self.prefix, startAfter: after, limit: Self.pageSize)
-            guard let last = page.last else { break }
-            after = last.key
-            // Younger objects may belong to an upload whose row is being committed right now.
-            let old = page.filter { $0.lastModified < cutoff }
-            let known = try await repository.existingObjectKeys(old.map(\.key.rawValue), logger: logger)
-            for object in old where !known.contains(object.key.rawValue) {
-                try await storage.delete(object.key)
-                removed += 1
-            }
-        }
-        if removed > 0 { logger.notice("removed orphaned objects", metadata: ["count": "\(removed)"]) }
-        return removed
-    }
-
-    func run() async throws {
-        await runPeriodically(every: interval, logger: logger) {
-            try await self.sweep()
-        }
-    }
-}
-
-/// Runs `work` every `interval` (first after one interval, once migrations have run) until
-/// graceful shutdown; failures are logged and retried on the next turn.
-func runPeriodically(every interval: Duration, logger: Logger, _ work: @escaping @Sendable () async throws -> Void) async {
-    await cancelWhenGracefulShutdown {
-        while !Task.isCancelled {
-            do {
-                try await Task.sleep(for: interval)
-            } catch {
-                return
-            }
-            do {
-                try await work()
-            } catch is CancellationError {
-                return
-            } catch {
-                logger.warning("background task failed; retrying later", metadata: ["error": "\(error)"])
-            }
         }
     }
 }

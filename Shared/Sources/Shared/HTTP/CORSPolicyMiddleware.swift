@@ -13,9 +13,9 @@ public struct CORSPolicyMiddleware<Context: RequestContext>: RouterMiddleware {
         self.allowedOrigins = Set(allowedOrigins)
         self.cors = CORSMiddleware(
             allowOrigin: allowAll ? .all : .originBased,
-            allowHeaders: [.accept, .authorization, .contentType, .origin, .requestID, .range, .ifNoneMatch],
+            allowHeaders: [.accept, .authorization, .contentType, .origin, .requestID, .range, .ifRange, .ifNoneMatch],
             allowMethods: [.get, .head, .post, .put, .patch, .delete, .options],
-            exposedHeaders: ["X-Request-ID", "Location", "ETag", "Content-Length", "Content-Range", "Content-Disposition", "Retry-After"],
+            exposedHeaders: ["X-Request-ID", "Location", "ETag", "Content-Length", "Content-Range", "Content-Disposition", "Accept-Ranges", "Retry-After"],
             maxAge: .seconds(600)
         )
     }
