@@ -7,7 +7,7 @@ SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
 SWIFT_TEST_FLAGS ?=
 
-.PHONY: help build test up down status logs clean
+.PHONY: help build test bench up down status logs clean
 
 help: ## List the targets
 	@echo "Targets:"
@@ -20,6 +20,9 @@ build: ## swift build (debug)
 test: ## Every test: unit, service, end-to-end (through nginx), OpenAPI fuzz; throwaway Postgres + SeaweedFS
 	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)
 	bash scripts/with-test-postgres.sh bash scripts/with-test-seaweedfs.sh bash scripts/with-test-stack.sh bash scripts/run-tests.sh $(SWIFT_TEST_FLAGS)
+
+bench: ## Benchmarks against the release stack (starts it), each beside its limit; writes bench/results/
+	SWIFT=$(SWIFT) bash scripts/bench.sh
 
 up: ## Start the local stack (Postgres + release-built services) under .stack/
 	SWIFT=$(SWIFT) $(if $(STORAGE_BACKEND),STORAGE_BACKEND=$(STORAGE_BACKEND)) bash scripts/stack.sh up

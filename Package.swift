@@ -15,6 +15,8 @@ let package = Package(
         .executable(name: "vote-service", targets: ["VoteServer"]),
         .executable(name: "recording-service", targets: ["RecordingServer"]),
         .executable(name: "feed-service", targets: ["FeedServer"]),
+        // `make bench`: the in-process figures (JWT, HMAC, bcrypt).
+        .executable(name: "micro-benchmarks", targets: ["MicroBenchmarks"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -170,6 +172,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Services/Feed/Sources/FeedServer",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: benchmarks
+        .executableTarget(
+            name: "MicroBenchmarks",
+            dependencies: [
+                "Shared",
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+            ],
+            path: "bench/MicroBenchmarks",
             swiftSettings: swiftSettings
         ),
 

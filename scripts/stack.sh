@@ -5,6 +5,10 @@
 #   scripts/stack.sh up       create/start Postgres, roles, dbs, secrets; build and start services
 #   scripts/stack.sh down     stop services (TERM, KILL after 15 s) and Postgres (fast shutdown)
 #   scripts/stack.sh status   show what runs
+#   scripts/stack.sh restart INSTANCE [VAR=VALUE...]
+#                             restart one running instance (vote, vote-2, ...) on its binary
+#                             as now built, with its environment changed by the given
+#                             variables (VAR= removes one), e.g. RECORDING_MAX_BYTES=...
 #
 # Layout:
 #   .stack/pg/data        cluster (owned by PG_OS_USER when run as root)
@@ -394,18 +398,17 @@ build_services() {
 
 # start_service INSTANCE (a service name, or vote-2 etc.)
 start_service() {
-    local svc="$1" base port pid bin log_file
+    local svc="$1" base port pid bin
     base="$(instance_service "$svc")"
     port="$(instance_port "$svc")"
     if pid="$(service_pid "$svc")"; then
-        log "$svc already running (pid $pid); \`down\` then \`up\` restarts it with a new build"
+        log "$svc already running (pid $pid); \`scripts/stack.sh restart $svc\` restarts it with a new build"
         return 0
     fi
     rm -f "$(pid_file "$svc")"
     pg_port_in_use "$port" && pg_die "port $port for $svc is taken by another process"
     bin="$BIN_DIR/$base-service"
     [[ -x "$bin" ]] || pg_die "$bin not found; build it first"
-    log_file="$LOG_DIR/$svc.log"
 
     local -a env_vars=(
         APP_ENV=development
@@ -433,14 +436,48 @@ start_service() {
     # feed: author names from auth.
     [[ "$base" == feed ]] && env_vars+=(AUTH_URL="http://127.0.0.1:$(service_port auth)")
 
-    echo "--- $(date '+%Y-%m-%d %H:%M:%S') starting $svc-service on 127.0.0.1:$port" >>"$log_file"
+    launch_service "$svc" "$bin" "${env_vars[@]}"
+}
+
+# launch_service INSTANCE BINARY [-i] VAR=VALUE...: starts it in the background, detached,
+# with the variables added to this shell's environment (or, after -i, only them).
+launch_service() {
+    local svc="$1" bin="$2" log_file="$LOG_DIR/$1.log"
+    shift 2
+    echo "--- $(date '+%Y-%m-%d %H:%M:%S') starting $svc-service on 127.0.0.1:$(instance_port "$svc")" >>"$log_file"
     # setsid: own session, so Ctrl-C or closing the terminal that ran `up` leaves it
     # running. setsid and env both exec, so $! is the service's pid. Inherited file
     # descriptors are closed first: a long-lived service must not keep, say, the build
     # lock of `flock LOCK make up` held.
-    (sw_close_inherited_fds && exec setsid env "${env_vars[@]}" "$bin" >>"$log_file" 2>&1 </dev/null) &
+    (sw_close_inherited_fds && exec setsid env "$@" "$bin" >>"$log_file" 2>&1 </dev/null) &
     echo $! >"$(pid_file "$svc")"
     log "$svc started (pid $!), logs in ${log_file#"$ROOT"/}"
+}
+
+# restart_service INSTANCE [VAR=VALUE...]: stops a running instance and starts it again
+# with the environment it ran with (so the storage backend and secrets stay as `up` set
+# them), changed by the given variables (an empty VALUE removes VAR), on its binary as
+# it is now on disk (so a new build is picked up).
+restart_service() {
+    local svc="$1" pid entry name override keep bin
+    shift
+    pid="$(service_pid "$svc")" || pg_die "$svc is not running (make up)"
+    local -a env_vars=()
+    while IFS= read -r -d '' entry; do
+        name="${entry%%=*}"
+        keep=1
+        for override in "$@"; do [[ "${override%%=*}" == "$name" ]] && keep=0; done
+        ((keep)) && env_vars+=("$entry")
+    done <"/proc/$pid/environ"
+    for override in "$@"; do
+        [[ "$override" == *=* ]] || pg_die "not VAR=VALUE: $override"
+        [[ -n "${override#*=}" ]] && env_vars+=("$override")
+    done
+    bin="$(readlink "/proc/$pid/exe")"
+    bin="${bin% (deleted)}"
+    stop_service "$svc"
+    launch_service "$svc" "$bin" -i "${env_vars[@]}"
+    wait_ready "$svc"
 }
 
 # Where auth delivers account deletions: the first instance of every other service.
@@ -631,12 +668,20 @@ cmd_status() {
     extras_status
 }
 
+cmd_restart() {
+    local svc="${1:-}"
+    [[ -n "$svc" ]] || { echo "usage: $0 restart INSTANCE [VAR=VALUE...]" >&2 && exit 2; }
+    shift
+    restart_service "$svc" "$@"
+}
+
 case "${1:-}" in
     up) cmd_up ;;
     down) cmd_down ;;
     status) cmd_status ;;
+    restart) shift && cmd_restart "$@" ;;
     *)
-        echo "usage: $0 up|down|status" >&2
+        echo "usage: $0 up|down|status|restart INSTANCE [VAR=VALUE...]" >&2
         exit 2
         ;;
 esac

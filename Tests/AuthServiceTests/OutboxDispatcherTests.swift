@@ -75,6 +75,33 @@ struct OutboxDispatcherTests {
     }
 }
 
+@Suite("Auth: outbox dispatcher at rest")
+struct OutboxDispatcherIdleTests {
+    /// With nothing to deliver it polls once per interval, and a local event wakes it at once.
+    @Test func pollsOncePerIntervalAndWakesOnEvents() async throws {
+        try await withAuthService { _, databaseURL in
+            try await TestDatabase.withClient(databaseURL) { postgres in
+                let http = ServiceHTTPClient()
+                let credentials = try ServiceCredentials(secret: TestEnvironment.serviceTokenSecret, serviceName: "auth")
+                let target = ServiceClient(
+                    serviceName: "vote", baseURL: "http://127.0.0.1:9", http: http.client, credentials: credentials, timeout: .seconds(1))
+                let dispatcher = OutboxDispatcher(
+                    postgres: postgres, targets: [target], logger: TestEnvironment.logger, pollInterval: .milliseconds(200))
+                let running = Task { try await dispatcher.run() }
+                try await Task.sleep(for: .seconds(1.1))
+                let idleRounds = await dispatcher.rounds
+                // About five (fewer on a loaded machine); a loop that stopped waiting runs thousands.
+                #expect(idleRounds <= 8, "rounds in 1.1 s at a 200 ms interval: \(idleRounds)")
+                dispatcher.notifyNewEvent()
+                try await eventually { await dispatcher.rounds > idleRounds }
+                running.cancel()
+                _ = try? await running.value
+                try await http.client.shutdown()
+            }
+        }
+    }
+}
+
 private func attempts(_ databaseURL: String, target: String) async throws -> Int {
     try await TestDatabase.withClient(databaseURL) { client in
         var attempts = 0

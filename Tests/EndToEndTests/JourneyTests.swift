@@ -34,7 +34,11 @@ struct GracefulShutdownTests {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
+        // The service's request log tells when all the logins have reached it.
+        let output = Pipe()
+        let requestLog = LoginRequestCounter()
+        output.fileHandleForReading.readabilityHandler = { handle in requestLog.add(handle.availableData) }
+        process.standardOutput = output
         try process.run()
         defer { if process.isRunning { process.terminate() } }
 
@@ -51,7 +55,7 @@ struct GracefulShutdownTests {
         let email = session.user.email
         let statuses: [Int]
         do {
-            statuses = try await Self.loginsDuringShutdown(client: client, email: email, process: process)
+            statuses = try await Self.loginsDuringShutdown(client: client, email: email, process: process, requestLog: requestLog)
         } catch {
             try await http.shutdown()
             throw error
@@ -62,16 +66,19 @@ struct GracefulShutdownTests {
         #expect(process.terminationStatus == 0)
     }
 
-    static func loginsDuringShutdown(client: GatewayClient, email: String, process: Process) async throws -> [Int] {
+    static func loginsDuringShutdown(
+        client: GatewayClient, email: String, process: Process, requestLog: LoginRequestCounter
+    ) async throws -> [Int] {
         try await withThrowingTaskGroup(of: Int.self) { group in
             for _ in 0..<16 {
                 group.addTask {
                     try await client.send(.POST, "/auth/login", json: #"{"email":"\#(email)","password":"e2e password"}"#).status
                 }
             }
-            // Long enough for 16 loopback connections and requests to arrive; far shorter than
-            // the ~2 s of bcrypt work they queue up, so they are still being served at SIGTERM.
-            try await Task.sleep(for: .milliseconds(500))
+            // SIGTERM once the service has logged all 16 (each is then really being served; the
+            // ~2 s of bcrypt work they queue up on 2 cores is far from done), not after a fixed
+            // pause, which a loaded machine can outlast before accepting every connection.
+            try await eventually(timeout: .seconds(30), every: .milliseconds(10)) { requestLog.logins >= 16 }
             kill(process.processIdentifier, SIGTERM)
             return try await group.reduce(into: [Int]()) { $0.append($1) }
         }
@@ -143,6 +150,24 @@ struct VoteJourneyTests {
         #expect(try await client.send(.DELETE, "/auth/me", token: voter.accessToken).status == 204)
         try await eventually(timeout: .seconds(20)) {
             try await client.send(.GET, "/polls/\(pollID)").json["totalVotes"] == .number(0)
+        }
+    }
+}
+
+/// Counts the login requests in a service's JSON log as it is written.
+final class LoginRequestCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var pending = ""
+    private var count = 0
+
+    var logins: Int { lock.withLock { count } }
+
+    func add(_ data: Data) {
+        lock.withLock {
+            pending += String(decoding: data, as: UTF8.self)
+            var lines = pending.split(separator: "\n", omittingEmptySubsequences: false)
+            pending = String(lines.removeLast())
+            count += lines.filter { $0.contains(#""hb.request.path":"/auth/login""#) }.count
         }
     }
 }

@@ -568,6 +568,32 @@ struct CryptoTests {
         #expect(Crypto.hmacSHA256(key: key, data: text.dropFirst(3)) == Crypto.hmacSHA256(key: key, data: Array(text.utf8.dropFirst(3))))
     }
 
+    /// The keyed context gives the one-shot's MACs (RFC 4231 cases 1, 2, 6, the empty key),
+    /// call after call and from several threads at once.
+    @Test func keyedHMACMatchesOneShot() async {
+        let cases: [([UInt8], String)] = [
+            ([UInt8](repeating: 0x0B, count: 20), "Hi There"),
+            (Array("Jefe".utf8), "what do ya want for nothing?"),
+            ([UInt8](repeating: 0xAA, count: 131), "Test Using Larger Than Block-Size Key - Hash Key First"),
+            ([], ""),
+        ]
+        for (key, message) in cases {
+            let keyed = HMACSHA256Key(key: key)
+            #expect(keyed.authenticate(Array(message.utf8)) == Crypto.hmacSHA256(key: key, data: message))
+            #expect(keyed.authenticate(Array(message.utf8)) == Crypto.hmacSHA256(key: key, data: message))
+        }
+        let shared = HMACSHA256Key(key: Array("Jefe".utf8))
+        await withTaskGroup(of: Bool.self) { group in
+            for index in 0..<64 {
+                group.addTask {
+                    let message = Array("message \(index)".utf8)
+                    return shared.authenticate(message) == Crypto.hmacSHA256(key: Array("Jefe".utf8), data: message)
+                }
+            }
+            for await same in group { #expect(same) }
+        }
+    }
+
     @Test func sha256() {
         #expect(Hex.encode(Crypto.sha256("abc")) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         #expect(Hex.encode(Crypto.sha256("")) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")

@@ -41,6 +41,41 @@ struct InternalUsersTests {
         }
     }
 
+    /// Many accounts closed at once, each with votes spread over the same candidates (and
+    /// each a creator of a poll the others voted in): every deletion succeeds, none waits on
+    /// a deadlock, and the counts of what is left are exact.
+    @Test func concurrentDeletionsOfOverlappingVotersDoNotDeadlock() async throws {
+        try await withVoteService { client, _ in
+            let users = try (0..<12).map { _ in try TestUser() }
+            let stayer = try TestUser()
+            var polls: [PollDTO] = []
+            for user in users.prefix(4) { polls.append(try await client.createPoll(user, candidates: ["A", "B", "C"])) }
+            polls.append(try await client.createPoll(stayer, candidates: ["A", "B", "C"]))
+            for (index, user) in users.enumerated() {
+                for (offset, poll) in polls.enumerated() {
+                    let candidate = poll.candidates[(index + offset) % 3].id
+                    #expect(try await client.vote(user, poll: poll.id, candidate: candidate).status == .created)
+                }
+            }
+            #expect(try await client.vote(stayer, poll: polls[4].id, candidate: polls[4].candidates[0].id).status == .created)
+
+            let service = try TestEnvironment.serviceToken(from: "auth")
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for user in users {
+                    group.addTask { try await client.send(.delete, "/internal/users/\(user.id)", token: service).status }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses == Array(repeating: .noContent, count: users.count))
+            // The stayer's poll is left with the stayer's vote only; the deleted creators' polls are gone.
+            let left = try await client.poll(polls[4].id)
+            #expect(left.counts == [1, 0, 0])
+            for poll in polls.prefix(4) {
+                #expect(try await client.send(.get, "/polls/\(poll.id)").status == .notFound)
+            }
+        }
+    }
+
     @Test func refusesUsersAndBadIDs() async throws {
         try await withVoteService { client, _ in
             let user = try TestUser()

@@ -33,6 +33,18 @@ gateway_servers() {
     echo "$out"
 }
 
+# The recordings body cap: RECORDING_MAX_BYTES (default 100 MiB) plus 10 MiB for the
+# multipart framing, in MiB; GATEWAY_RECORDING_MAX_BODY wins when set.
+gateway_recording_max_body() {
+    if [[ -n "${GATEWAY_RECORDING_MAX_BODY:-}" ]]; then
+        echo "$GATEWAY_RECORDING_MAX_BODY"
+        return
+    fi
+    local max="${RECORDING_MAX_BYTES:-104857600}"
+    [[ "$max" =~ ^[0-9]+$ ]] || { echo "error: RECORDING_MAX_BYTES must be a number of bytes" >&2 && return 1; }
+    echo "$(((max + 1048575) / 1048576 + 10))m"
+}
+
 # gateway_render DIR LISTEN AUTH VOTE RECORDING FEED: writes DIR/nginx.conf (a
 # self-contained nginx configuration rooted in DIR) and DIR/gateway.conf (the template
 # with the GATEWAY_* values filled in). Service arguments are quoted server lists.
@@ -49,6 +61,8 @@ gateway_render() {
         GATEWAY_AUTH_RATE="${GATEWAY_AUTH_RATE:-10r/m}" \
         GATEWAY_AUTH_BURST="${GATEWAY_AUTH_BURST:-20}" \
         GATEWAY_RESOLVER="" \
+        GATEWAY_RECORDING_MAX_BODY="$(gateway_recording_max_body)" \
+        GATEWAY_EXTRA_LOCATIONS="${GATEWAY_EXTRA_LOCATIONS:-}" \
         GATEWAY_ACCESS_LOG="$dir/logs/access.log" \
         python3 - "$GATEWAY_TEMPLATE" "$dir/gateway.conf" <<'PY'
 import os, re, sys

@@ -20,7 +20,7 @@ struct InternalUsersController: Sendable {
         guard raw.count <= Self.maxIDs else { throw APIError.validation(field: "ids", "at most \(Self.maxIDs) ids per call") }
         var ids: [UUID] = []
         for value in raw {
-            guard let id = UUID(uuidString: String(value).trimmingCharacters(in: .whitespaces)) else {
+            guard let id = UUID(apiString: String(value).trimmingCharacters(in: .whitespaces)) else {
                 throw APIError.validation(field: "ids", "'\(value.prefix(40))' is not a user id")
             }
             ids.append(id)

@@ -19,6 +19,9 @@ actor OutboxDispatcher: Service {
     let pollInterval: Duration
     let maxBackoffSeconds: Double
     private var wake: AsyncStream<Void>.Continuation?
+    static let maxConcurrentDeliveries = 4
+    /// Rounds run so far (each one query when nothing is due).
+    private(set) var rounds = 0
 
     init(postgres: PostgresClient, targets: [ServiceClient], logger: Logger, pollInterval: Duration = .seconds(1), maxBackoffSeconds: Double = 10) {
         self.postgres = postgres
@@ -40,20 +43,25 @@ actor OutboxDispatcher: Service {
         guard !targets.isEmpty else { return try await gracefulShutdown() }
         let (signals, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         wake = continuation
-        try await cancelWhenGracefulShutdown {
-            // Between rounds wait for a local wake-up or the poll interval, whichever comes first;
-            // the poll also picks up events written by other replicas and retries that are due.
-            while !Task.isCancelled {
-                let delivered: Int
-                do {
-                    delivered = try await self.deliverDue()
-                } catch {
-                    self.logger.warning("outbox round failed", metadata: ["error": "\(String(reflecting: error))"])
-                    delivered = 0
+        let pollInterval = self.pollInterval
+        // One consumer iterates the wake-ups for the whole run: a local event (notifyNewEvent)
+        // or the ticker, whose poll picks up events written by other replicas and retries
+        // that fell due. (Cancelling an iteration of an AsyncStream finishes the stream, so
+        // the stream must not be raced against a timer per round: once finished, every later
+        // wait returned at once and the loop hammered the database.)
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    while (try? await Task.sleep(for: pollInterval)) != nil { continuation.yield() }
+                    continuation.finish()
                 }
-                if delivered == 0 {
-                    try await Self.waitForSignal(signals, timeout: self.pollInterval)
+                group.addTask {
+                    for await _ in signals {
+                        // Drain: a full round may leave more due.
+                        while !Task.isCancelled, await self.deliverRound() > 0 {}
+                    }
                 }
+                await group.waitForAll()
             }
         }
     }
@@ -65,12 +73,13 @@ actor OutboxDispatcher: Service {
 
     private func signal() { wake?.yield() }
 
-    private static func waitForSignal(_ signals: AsyncStream<Void>, timeout: Duration) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { for await _ in signals { return } }
-            group.addTask { try await Task.sleep(for: timeout) }
-            _ = try await group.next()
-            group.cancelAll()
+    private func deliverRound() async -> Int {
+        rounds += 1
+        do {
+            return try await deliverDue()
+        } catch {
+            logger.warning("outbox round failed", metadata: ["error": "\(String(reflecting: error))"])
+            return 0
         }
     }
 
@@ -79,11 +88,14 @@ actor OutboxDispatcher: Service {
     func deliverDue() async throws -> Int {
         let due = try await claimDue()
         guard !due.isEmpty else { return 0 }
+        // A few at a time: a burst of deletions (many accounts closed at once) must not take
+        // every database connection of the services it reaches from their users' requests.
         return await withTaskGroup(of: Bool.self) { group in
-            for delivery in due {
+            var acknowledged = 0
+            for (index, delivery) in due.enumerated() {
+                if index >= Self.maxConcurrentDeliveries, let ok = await group.next(), ok { acknowledged += 1 }
                 group.addTask { await self.deliver(delivery) }
             }
-            var acknowledged = 0
             for await ok in group where ok { acknowledged += 1 }
             return acknowledged
         }
@@ -96,7 +108,7 @@ actor OutboxDispatcher: Service {
             FROM (
                 SELECT event_id, target FROM outbox_deliveries
                 WHERE delivered_at IS NULL AND next_attempt_at <= now()
-                ORDER BY next_attempt_at LIMIT 50 FOR UPDATE SKIP LOCKED
+                ORDER BY next_attempt_at LIMIT 20 FOR UPDATE SKIP LOCKED
             ) due, outbox_events e
             WHERE d.event_id = due.event_id AND d.target = due.target AND e.id = d.event_id
             RETURNING d.event_id, d.target, d.attempts, e.aggregate_id

@@ -122,7 +122,7 @@ struct AuthorNames: Sendable {
         guard !missing.isEmpty else { return cached }
         do {
             let found = try await directory.names(
-                of: missing.sorted { $0.uuidString < $1.uuidString }, requestID: requestID, logger: logger)
+                of: missing.sorted { $0.apiString < $1.apiString }, requestID: requestID, logger: logger)
             await cache.store(requested: missing, found: found)
             return cached.merging(found.filter { missing.contains($0.key) }) { $1 }
         } catch {

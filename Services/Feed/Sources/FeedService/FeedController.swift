@@ -58,7 +58,7 @@ struct FeedController: Sendable {
     @Sendable func list(request: Request, context: AppRequestContext) async throws -> Response {
         var authorID: UUID?
         if let raw = request.uri.queryParameters["author"] {
-            guard let id = UUID(uuidString: String(raw)) else { throw APIError.validation(field: "author", "is not a user id") }
+            guard let id = UUID(apiString: String(raw)) else { throw APIError.validation(field: "author", "is not a user id") }
             authorID = id
         }
         let page = try PageRequest(request: request)

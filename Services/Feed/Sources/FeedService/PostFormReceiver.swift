@@ -64,7 +64,7 @@ struct PostFormReceiver: Sendable {
                 stored.append(try await receiveImage(reader, part: part, feedID: feedID))
             case "removeImageIds" where purpose == .update:
                 let text = try await reader.text(maxBytes: Self.maxIDBytes, field: "removeImageIds")
-                guard let id = UUID(uuidString: text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+                guard let id = UUID(apiString: text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
                     throw APIError.validation(field: "removeImageIds", "'\(text.prefix(40))' is not an image id")
                 }
                 guard form.removeImageIDs.count < Self.maxRemovals else {

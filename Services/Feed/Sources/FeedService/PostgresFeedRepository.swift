@@ -34,29 +34,23 @@ struct PostgresFeedRepository: FeedRepository {
 
     func list(authorID: UUID?, page: PageRequest, logger: Logger) async throws -> [FeedListRow] {
         try await client.withConnection { connection in
-            // One query for the page, one for all its images. Unset filters are NULL parameters,
-            // which Postgres folds away when it plans the statement with its values.
-            let rows = try await connection.query(
-                """
-                SELECT \(unescaped: Self.columns), created_at
-                FROM feeds
-                WHERE (\(authorID)::uuid IS NULL OR author_id = \(authorID))
-                  AND (\(page.cursor?.createdAt)::timestamptz IS NULL
-                       OR (created_at, id) < (\(page.cursor?.createdAt), \(page.cursor?.id)))
-                ORDER BY created_at DESC, id DESC
-                LIMIT \(page.limit + 1)
-                """, logger: logger)
-            var result: [FeedListRow] = []
-            for try await row in rows.decode((UUID, UUID, String, String, Date, Date, PostgresTimestamp).self) {
-                let record = FeedRecord(
-                    id: row.0, authorID: row.1, title: row.2, content: row.3, createdAt: row.4, updatedAt: row.5, images: [])
-                result.append(FeedListRow(record: record, cursor: PageCursor(createdAt: row.6, id: row.0)))
+            // The hot path of the service: prepared statements, one for the page and one for
+            // all its images. Without a cursor the keyset starts above every row.
+            let after = page.cursor ?? .aboveAll
+            let rows: [FeedListRow]
+            if let authorID {
+                rows = try await connection.execute(
+                    FeedsOfAuthor(authorID: authorID, after: after, limit: page.limit + 1), logger: logger
+                ).collect()
+            } else {
+                rows = try await connection.execute(FeedsNewest(after: after, limit: page.limit + 1), logger: logger).collect()
             }
-            let images = try await Self.images(of: result.map(\.record.id), on: connection, logger: logger)
-            for index in result.indices {
-                result[index].record.images = images[result[index].record.id] ?? []
+            let images = try await Self.images(of: rows.map(\.record.id), on: connection, logger: logger)
+            return rows.map { row in
+                var row = row
+                row.record.images = images[row.record.id] ?? []
+                return row
             }
-            return result
         }
     }
 
@@ -70,7 +64,7 @@ struct PostgresFeedRepository: FeedRepository {
             let existing = Set(current.images.map(\.id))
             let removals = Set(change.removeImageIDs)
             let unknown = removals.subtracting(existing)
-            guard unknown.isEmpty else { return .unknownImages(unknown.sorted { $0.uuidString < $1.uuidString }) }
+            guard unknown.isEmpty else { return .unknownImages(unknown.sorted { $0.apiString < $1.apiString }) }
             guard current.images.count - removals.count + change.addImages.count <= FeedRules.maxImages else {
                 return .tooManyImages
             }
@@ -159,16 +153,9 @@ struct PostgresFeedRepository: FeedRepository {
     /// The images of each post, in their order.
     static func images(of feedIDs: [UUID], on connection: PostgresConnection, logger: Logger) async throws -> [UUID: [FeedImageRecord]] {
         guard !feedIDs.isEmpty else { return [:] }
-        let rows = try await connection.query(
-            """
-            SELECT id, feed_id, content_type, size_bytes, sha256, object_key FROM feed_images
-            WHERE feed_id = ANY(\(feedIDs))
-            ORDER BY feed_id, position
-            """, logger: logger)
         var result: [UUID: [FeedImageRecord]] = [:]
-        for try await row in rows.decode((UUID, UUID, String, Int64, String, String).self) {
-            result[row.1, default: []].append(
-                FeedImageRecord(id: row.0, feedID: row.1, contentType: row.2, sizeBytes: row.3, sha256: row.4, objectKey: row.5))
+        for try await image in try await connection.execute(ImagesOfFeeds(feedIDs: feedIDs), logger: logger) {
+            result[image.feedID, default: []].append(image)
         }
         return result
     }
@@ -193,5 +180,95 @@ struct PostgresFeedRepository: FeedRepository {
                 """, logger: logger
             ).consume()
         }
+    }
+}
+
+// MARK: prepared statements (the list, prepared once per connection)
+
+/// The newest posts below a keyset position; `FeedsOfAuthor` is the same for one author.
+struct FeedsNewest: PostgresPreparedStatement {
+    static let sql = """
+        SELECT id, author_id, title, content, created_at, updated_at, created_at FROM feeds
+        WHERE (created_at, id) < ($1, $2)
+        ORDER BY created_at DESC, id DESC LIMIT $3
+        """
+    static let bindingDataTypes: [PostgresDataType] = [.timestamptz, .uuid, .int8]
+    typealias Row = FeedListRow
+
+    var after: PageCursor
+    var limit: Int
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 3)
+        bindings.append(after.createdAt)
+        bindings.append(after.id)
+        bindings.append(limit)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        try FeedListRow(row)
+    }
+}
+
+struct FeedsOfAuthor: PostgresPreparedStatement {
+    static let sql = """
+        SELECT id, author_id, title, content, created_at, updated_at, created_at FROM feeds
+        WHERE author_id = $1 AND (created_at, id) < ($2, $3)
+        ORDER BY created_at DESC, id DESC LIMIT $4
+        """
+    static let bindingDataTypes: [PostgresDataType] = [.uuid, .timestamptz, .uuid, .int8]
+    typealias Row = FeedListRow
+
+    var authorID: UUID
+    var after: PageCursor
+    var limit: Int
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 4)
+        bindings.append(authorID)
+        bindings.append(after.createdAt)
+        bindings.append(after.id)
+        bindings.append(limit)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        try FeedListRow(row)
+    }
+}
+
+extension FeedListRow {
+    /// A row of `FeedsNewest`/`FeedsOfAuthor`: the post, then its exact `created_at` for the cursor.
+    init(_ row: PostgresRow) throws {
+        let (id, authorID, title, content, createdAt, updatedAt, exact) =
+            try row.decode((UUID, UUID, String, String, Date, Date, PostgresTimestamp).self)
+        self.init(
+            record: FeedRecord(id: id, authorID: authorID, title: title, content: content, createdAt: createdAt, updatedAt: updatedAt, images: []),
+            cursor: PageCursor(createdAt: exact, id: id))
+    }
+}
+
+/// The images of several posts, each post's in order.
+struct ImagesOfFeeds: PostgresPreparedStatement {
+    static let sql = """
+        SELECT id, feed_id, content_type, size_bytes, sha256, object_key FROM feed_images
+        WHERE feed_id = ANY($1)
+        ORDER BY feed_id, position
+        """
+    static let bindingDataTypes: [PostgresDataType] = [.uuidArray]
+    typealias Row = FeedImageRecord
+
+    var feedIDs: [UUID]
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(feedIDs)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        let (id, feedID, contentType, size, sha256, objectKey) = try row.decode((UUID, UUID, String, Int64, String, String).self)
+        return FeedImageRecord(id: id, feedID: feedID, contentType: contentType, sizeBytes: size, sha256: sha256, objectKey: objectKey)
     }
 }

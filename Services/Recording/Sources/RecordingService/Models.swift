@@ -58,12 +58,12 @@ enum RecordingRules {
     static let defaultFileName = "recording"
 
     static func objectKey(_ id: UUID) -> String {
-        "recordings/\(id.uuidString.lowercased())"
+        "recordings/\(id.apiString)"
     }
 
     /// The gateway path of the bytes (owner only; never a public link).
     static func contentURL(_ id: UUID) -> String {
-        "/recordings/\(id.uuidString.lowercased())/content"
+        "/recordings/\(id.apiString)/content"
     }
 
     static func normalizedTitle(_ title: String) -> String {

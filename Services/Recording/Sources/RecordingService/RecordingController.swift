@@ -50,7 +50,7 @@ struct RecordingController: Sendable {
             context.logger.info("recording uploaded", metadata: ["recordingId": "\(id)", "sizeBytes": "\(received.sizeBytes)"])
             return try Response.json(
                 RecordingResponse(record), status: .created,
-                headers: [.location: "/recordings/\(id.uuidString.lowercased())"])
+                headers: [.location: "/recordings/\(id.apiString)"])
         } catch {
             // No row, no object (if this delete fails too, the orphan sweeper takes it later).
             do {

@@ -52,7 +52,7 @@ struct PollEventsService: Service {
                         logger.debug("listening for poll changes")
                         backoff = Self.minimumBackoff
                         for try await notification in notifications {
-                            guard let pollID = UUID(uuidString: notification.payload) else { continue }
+                            guard let pollID = UUID(apiString: notification.payload) else { continue }
                             await hub.pollChanged(pollID)
                         }
                     }

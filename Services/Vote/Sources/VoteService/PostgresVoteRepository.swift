@@ -123,6 +123,17 @@ struct PostgresVoteRepository: VoteRepository {
 
     func deleteUserData(userID: UUID, logger: Logger) async throws -> (votes: Int, polls: Int) {
         try await client.withTransaction(logger: logger) { connection in
+            // Every candidate row this changes (the user's votes' candidates, the user's polls'
+            // candidates) is locked first, in id order: the triggers below then update rows we
+            // already hold, so two deletions, each touching many candidates, cannot deadlock.
+            try await connection.query(
+                """
+                SELECT 1 FROM candidates
+                WHERE id IN (SELECT candidate_id FROM votes WHERE user_id = \(userID))
+                   OR poll_id IN (SELECT id FROM polls WHERE created_by = \(userID))
+                ORDER BY id FOR UPDATE
+                """, logger: logger
+            ).consume()
             // Votes first: the trigger takes each out of its candidate's count.
             let votes = try await connection.query(
                 "DELETE FROM votes WHERE user_id = \(userID) RETURNING poll_id", logger: logger
@@ -182,22 +193,6 @@ struct PostgresVoteRepository: VoteRepository {
 
 /// `INSERT … RETURNING` came back empty, which Postgres does not do; a bug if ever seen.
 struct MissingRowError: Error {}
-
-extension AsyncSequence {
-    /// Reads every element (so the connection is released) and returns them.
-    func collect() async throws -> [Element] {
-        var elements: [Element] = []
-        for try await element in self { elements.append(element) }
-        return elements
-    }
-
-    /// Reads every element and returns how many there were (affected rows of `… RETURNING`).
-    func count() async throws -> Int {
-        var count = 0
-        for try await _ in self { count += 1 }
-        return count
-    }
-}
 
 // MARK: prepared statements (the hot paths: prepared once per connection)
 

@@ -101,6 +101,60 @@ public enum Crypto {
     }
 }
 
+/// HMAC-SHA256 under one key, keyed once: libcrypto's HMAC context with the key's pads
+/// already absorbed, duplicated per message. The one-shot `Crypto.hmacSHA256` fetches the
+/// algorithm, allocates a context and hashes the key each time, which costs more than
+/// MAC-ing a token; every request's token check goes through this instead.
+public final class HMACSHA256Key: @unchecked Sendable {
+    // Immutable after init; EVP_MAC_CTX_dup only reads it, so threads may share it.
+    private let template: OpaquePointer
+
+    public init(key: [UInt8]) {
+        guard let mac = EVP_MAC_fetch(nil, "HMAC", nil) else { fatalError("OpenSSL has no HMAC") }
+        defer { EVP_MAC_free(mac) }
+        guard let context = EVP_MAC_CTX_new(mac) else { fatalError("OpenSSL EVP_MAC_CTX_new failed") }
+        var digest = Array("SHA256".utf8CString)
+        let ok = digest.withUnsafeMutableBufferPointer { name in
+            var parameters = [
+                OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, name.baseAddress, 0),
+                OSSL_PARAM_construct_end(),
+            ]
+            return key.withUnsafeBytes { key in
+                Crypto.withNonNullBase(key) { base in
+                    EVP_MAC_init(context, base.assumingMemoryBound(to: UInt8.self), key.count, &parameters)
+                }
+            }
+        }
+        guard ok == 1 else { fatalError("OpenSSL EVP_MAC_init failed") }
+        self.template = context
+    }
+
+    deinit {
+        EVP_MAC_CTX_free(template)
+    }
+
+    public func authenticate(_ data: UnsafeRawBufferPointer) -> [UInt8] {
+        guard let context = EVP_MAC_CTX_dup(template) else { fatalError("OpenSSL EVP_MAC_CTX_dup failed") }
+        defer { EVP_MAC_CTX_free(context) }
+        return Crypto.withNonNullBase(data) { base in
+            [UInt8](unsafeUninitializedCapacity: Crypto.sha256Length) { out, initialized in
+                var length = 0
+                guard EVP_MAC_update(context, base.assumingMemoryBound(to: UInt8.self), data.count) == 1,
+                      EVP_MAC_final(context, out.baseAddress, &length, Crypto.sha256Length) == 1,
+                      length == Crypto.sha256Length
+                else {
+                    fatalError("OpenSSL HMAC-SHA256 failed")
+                }
+                initialized = Crypto.sha256Length
+            }
+        }
+    }
+
+    public func authenticate(_ data: [UInt8]) -> [UInt8] {
+        data.withUnsafeBytes { authenticate($0) }
+    }
+}
+
 /// Incremental SHA-256, e.g. for hashing an upload as it streams in.
 ///
 /// Not `Sendable`: it wraps a mutable OpenSSL context; use it from one task at a time.

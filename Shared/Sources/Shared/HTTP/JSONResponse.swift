@@ -12,8 +12,63 @@ extension JSONEncoder {
 }
 
 extension UUID {
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
     /// Identifiers in the API are lower-case UUID strings (Foundation writes upper case).
-    public var apiString: String { uuidString.lowercased() }
+    /// Formatted by hand, like `init(apiString:)`: ids are written and read on every request.
+    public var apiString: String {
+        withUnsafeBytes(of: uuid) { bytes in
+            String(unsafeUninitializedCapacity: 36) { out in
+                var position = 0
+                for (index, byte) in bytes.enumerated() {
+                    if index == 4 || index == 6 || index == 8 || index == 10 {
+                        out[position] = UInt8(ascii: "-")
+                        position += 1
+                    }
+                    out[position] = Self.hexDigits[Int(byte >> 4)]
+                    out[position + 1] = Self.hexDigits[Int(byte & 0x0F)]
+                    position += 2
+                }
+                return position
+            }
+        }
+    }
+
+    /// The 8-4-4-4-12 hexadecimal form in either case, as `UUID(uuidString:)` accepts it,
+    /// without its `sscanf`; nil for anything else.
+    public init?(apiString text: some StringProtocol) {
+        var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        let parsed = text.utf8.withContiguousStorageIfAvailable { Self.parse($0, into: &bytes) }
+            ?? Array(text.utf8).withUnsafeBufferPointer { Self.parse($0, into: &bytes) }
+        guard parsed else { return nil }
+        self.init(uuid: bytes)
+    }
+
+    private static func parse(_ text: UnsafeBufferPointer<UInt8>, into uuid: inout uuid_t) -> Bool {
+        guard text.count == 36 else { return false }
+        return withUnsafeMutableBytes(of: &uuid) { out in
+            var position = 0
+            for index in 0..<16 {
+                if index == 4 || index == 6 || index == 8 || index == 10 {
+                    guard text[position] == UInt8(ascii: "-") else { return false }
+                    position += 1
+                }
+                guard let high = nibble(text[position]), let low = nibble(text[position + 1]) else { return false }
+                out[index] = high << 4 | low
+                position += 2
+            }
+            return true
+        }
+    }
+
+    private static func nibble(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
 }
 
 extension Response {

@@ -17,6 +17,12 @@ public struct PageCursor: Sendable, Hashable {
         self.id = id
     }
 
+    /// A position above every row (`'infinity'`, the largest uuid): the first page of a
+    /// keyset query as one statement, `WHERE (created_at, id) < (cursor)`.
+    public static let aboveAll = PageCursor(
+        createdAt: PostgresTimestamp(microsecondsSince2000: .max),
+        id: UUID(uuid: (0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF)))
+
     /// The opaque token handed to clients as `nextCursor`.
     public var token: String {
         var bytes: [UInt8] = [Self.version]

@@ -50,14 +50,17 @@ public struct HS256JWT: Sendable, CustomStringConvertible {
     private static let minimumSecretLength = 32
     /// Base64url of `{"alg":"HS256","typ":"JWT"}`, the only header we issue.
     private static let encodedHeader = Base64URL.encode(#"{"alg":"HS256","typ":"JWT"}"#)
+    private static let encodedHeaderBytes = Array(encodedHeader.utf8)
+    /// Registered claims that must be strings when present.
+    private static let stringClaims = ["iss", "sub", "jti"]
 
-    private let secret: [UInt8]
+    private let key: HMACSHA256Key
     private let clock: @Sendable () -> Date
 
     /// Refuses secrets shorter than 32 bytes (RFC 7518 §3.2: key ≥ hash output size).
     public init(secret: [UInt8], clock: @escaping @Sendable () -> Date = { Date() }) throws(JWTError) {
         guard secret.count >= Self.minimumSecretLength else { throw JWTError.weakSecret }
-        self.secret = secret
+        self.key = HMACSHA256Key(key: secret)
         self.clock = clock
     }
 
@@ -82,7 +85,7 @@ public struct HS256JWT: Sendable, CustomStringConvertible {
             throw JWTError.malformed("claims must encode to a JSON object")
         }
         let signingInput = Self.encodedHeader + "." + Base64URL.encode(payload)
-        let signature = Crypto.hmacSHA256(key: secret, data: signingInput)
+        let signature = key.authenticate(Array(signingInput.utf8))
         return signingInput + "." + Base64URL.encode(signature)
     }
 
@@ -139,13 +142,14 @@ public struct HS256JWT: Sendable, CustomStringConvertible {
             throw JWTError.malformed("segment is not unpadded base64url")
         }
 
-        let header = try Self.parseObject(headerJSON, name: "header")
-        try Self.checkHeader(header)
+        // The header we issue is always the same bytes: those need no parsing.
+        if !headerSegment.elementsEqual(Self.encodedHeaderBytes) {
+            let header = try Self.parseObject(headerJSON, name: "header")
+            try Self.checkHeader(header)
+        }
 
         // Signature, over the first two segments exactly as received.
-        let expected = bytes[..<payloadSegment.endIndex].withUnsafeBytes { signingInput in
-            secret.withUnsafeBytes { key in Crypto.hmacSHA256(key: key, data: signingInput) }
-        }
+        let expected = bytes[..<payloadSegment.endIndex].withUnsafeBytes { key.authenticate($0) }
         guard Crypto.constantTimeEquals(signature, expected) else {
             throw JWTError.invalidSignature
         }
@@ -179,15 +183,18 @@ public struct HS256JWT: Sendable, CustomStringConvertible {
         let exp = try Self.numericDate(claims, "exp")
         let nbf = try Self.numericDate(claims, "nbf")
         let iat = try Self.numericDate(claims, "iat")
-        for name in ["iss", "sub", "jti"] {
+        for name in Self.stringClaims {
             if let value = claims[name], value.stringValue == nil {
                 throw JWTError.invalidClaim(name)
             }
         }
         let audiences = try Self.audiences(claims)
 
-        for name in validation.requiredClaims.sorted() where claims[name] == nil {
-            throw JWTError.missingClaim(name)
+        // Sorted only when one is missing, so the error names the same claim every time.
+        if validation.requiredClaims.contains(where: { claims[$0] == nil }) {
+            for name in validation.requiredClaims.sorted() where claims[name] == nil {
+                throw JWTError.missingClaim(name)
+            }
         }
 
         let now = clock().timeIntervalSince1970
@@ -218,10 +225,7 @@ public struct HS256JWT: Sendable, CustomStringConvertible {
     // MARK: Helpers
 
     private static func parseObject(_ json: [UInt8], name: String) throws(JWTError) -> [String: JSONValue] {
-        let value: JSONValue
-        do {
-            value = try JSONDecoder().decode(JSONValue.self, from: Data(json))
-        } catch {
+        guard let value = JSONValue.parse(json) else {
             throw JWTError.malformed("\(name) is not valid JSON")
         }
         guard let object = value.objectValue else {

@@ -64,7 +64,7 @@ public struct FileSystemObjectStorage: ObjectStorage {
         _ key: ObjectKey, body: Body, length: Int64?
     ) async throws -> ObjectInfo where Body.Element == ByteBuffer {
         let target = try path(for: key)
-        let temporary = incoming.appending("\(UUID().uuidString.lowercased()).part")
+        let temporary = incoming.appending("\(UUID().apiString).part")
         return try await mapErrors("put") {
             try await fileSystem.createDirectory(at: incoming, withIntermediateDirectories: true, permissions: nil)
             try await fileSystem.createDirectory(

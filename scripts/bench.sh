@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# make bench: the benchmarks of bench/bench.py against the release-mode native stack.
+#
+#   1. wrk, pgbench, curl and a Python with matplotlib (a venv in .stack/bench/venv);
+#   2. `scripts/stack.sh up` (builds and starts whatever is not running) and the
+#      micro-benchmarks binary;
+#   3. recording restarted with a file limit that admits the 256 MiB upload, and put back
+#      as it was at the end;
+#   4. a second nginx from the same template (deploy/nginx/gateway.conf.template) on
+#      BENCH_GATEWAY_PORT, in front of the same service instances, with two differences:
+#      the login/signup rate limit is lifted (the login scenario measures bcrypt, not the
+#      limiter) and it proxies GET /health to vote (the gateway-overhead probe). The
+#      stack's own gateway on 8080 is left as it is.
+#
+# Env: BENCH_GATEWAY_PORT (8090), BENCH_DURATION (8 s per scenario), BENCH_CONNECTIONS (16),
+# BENCH_THREADS (2), BENCH_USERS (360), BENCH_POLLS (100), BENCH_POSTS (60),
+# BENCH_UPLOAD_MIB (256), and stack.sh's own (STACK_PG_PORT, SCALE_VOTE, ...).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source-path=SCRIPTDIR source=lib/gateway.sh
+source "$ROOT/scripts/lib/gateway.sh"
+
+SWIFT="${SWIFT:-swift}"
+BENCH_DIR="$ROOT/.stack/bench"
+BENCH_GATEWAY_PORT="${BENCH_GATEWAY_PORT:-8090}"
+BENCH_UPLOAD_MIB="${BENCH_UPLOAD_MIB:-256}"
+VENV="$BENCH_DIR/venv"
+
+log() { echo "bench: $*"; }
+die() { echo "bench: error: $*" >&2 && exit 1; }
+
+# --------------------------------------------------------------------------- tools
+
+ensure_debian_package() {
+    local command="$1" package="$2"
+    command -v "$command" >/dev/null 2>&1 && return 0
+    if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        log "installing $package (apt-get)"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$package"; } >/dev/null ||
+            die "could not install $package"
+    else
+        die "$command is missing: install $package (Debian/Ubuntu: sudo apt-get install $package)"
+    fi
+}
+
+ensure_tools() {
+    ensure_debian_package wrk wrk
+    ensure_debian_package curl curl
+    command -v pgbench >/dev/null 2>&1 || ensure_debian_package pgbench postgresql-contrib
+    ensure_debian_package python3 python3
+    mkdir -p "$BENCH_DIR"
+    if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import matplotlib' 2>/dev/null; then
+        log "creating $VENV with matplotlib"
+        python3 -m venv --system-site-packages "$VENV"
+        "$VENV/bin/pip" install -q matplotlib || die "could not install matplotlib (pip)"
+    fi
+}
+
+# --------------------------------------------------------------------------- the stack
+
+instance_pid() {
+    local file="$ROOT/.stack/run/$1.pid"
+    [[ -f "$file" ]] && cat "$file"
+}
+
+instance_env() { # instance_env INSTANCE VAR: a variable of a running instance's environment
+    tr '\0' '\n' <"/proc/$(instance_pid "$1")/environ" | sed -n "s/^$2=//p"
+}
+
+# "127.0.0.1:port ..." of every running instance of a service (vote, vote-2, ...).
+instance_addresses() {
+    local service="$1" file name n out=""
+    for file in "$ROOT"/.stack/run/"$service".pid "$ROOT"/.stack/run/"$service"-*.pid; do
+        [[ -f "$file" ]] || continue
+        name="$(basename "$file" .pid)"
+        n=1
+        [[ "$name" == *-* ]] && n="${name##*-}"
+        case "$service" in auth) port=8081 ;; vote) port=8082 ;; recording) port=8083 ;; feed) port=8084 ;; esac
+        out+="127.0.0.1:$((port + 10 * (n - 1))) "
+    done
+    echo "$out"
+}
+
+ORIGINAL_MAX_BYTES=""
+RECORDING_RESTARTED=0
+restore() {
+    local status=$?
+    gateway_stop "$BENCH_DIR/nginx" || true
+    if ((RECORDING_RESTARTED)); then
+        log "putting recording back as it was (RECORDING_MAX_BYTES=${ORIGINAL_MAX_BYTES:-default})"
+        bash "$ROOT/scripts/stack.sh" restart recording "RECORDING_MAX_BYTES=$ORIGINAL_MAX_BYTES" >/dev/null || true
+    fi
+    exit "$status"
+}
+
+main() {
+    ensure_tools
+    log "bringing the stack up (release build; already running services are kept)"
+    bash "$ROOT/scripts/stack.sh" up >"$BENCH_DIR/stack-up.log" 2>&1 ||
+        { tail -n 30 "$BENCH_DIR/stack-up.log" >&2 && die "the stack did not come up (see .stack/bench/stack-up.log)"; }
+    (cd "$ROOT" && "$SWIFT" build -c release --product micro-benchmarks >"$BENCH_DIR/build.log" 2>&1) ||
+        { tail -n 30 "$BENCH_DIR/build.log" >&2 && die "the micro-benchmarks did not build"; }
+    BENCH_MICRO_BINARY="$(cd "$ROOT" && "$SWIFT" build -c release --show-bin-path)/micro-benchmarks"
+    export BENCH_MICRO_BINARY
+
+    trap restore EXIT
+    local needed=$(((BENCH_UPLOAD_MIB + 16) * 1048576))
+    ORIGINAL_MAX_BYTES="$(instance_env recording RECORDING_MAX_BYTES)"
+    if ((${ORIGINAL_MAX_BYTES:-104857600} < needed)); then
+        log "restarting recording with RECORDING_MAX_BYTES=$needed for the ${BENCH_UPLOAD_MIB} MiB upload"
+        RECORDING_RESTARTED=1
+        bash "$ROOT/scripts/stack.sh" restart recording "RECORDING_MAX_BYTES=$needed" >/dev/null
+    fi
+    BENCH_STORAGE_BACKEND="$(instance_env recording STORAGE_BACKEND)"
+    BENCH_S3_ENDPOINT="$(instance_env recording S3_ENDPOINT)"
+    export BENCH_STORAGE_BACKEND BENCH_S3_ENDPOINT
+
+    GATEWAY_AUTH_RATE=100000r/s GATEWAY_AUTH_BURST=100000 RECORDING_MAX_BYTES="$needed" \
+        GATEWAY_EXTRA_LOCATIONS='location = /health { proxy_pass http://vote_service; }' \
+        gateway_render "$BENCH_DIR/nginx" "127.0.0.1:$BENCH_GATEWAY_PORT" \
+        "$(instance_addresses auth)" "$(instance_addresses vote)" \
+        "$(instance_addresses recording)" "$(instance_addresses feed)"
+    gateway_start "$BENCH_DIR/nginx" || die "the benchmark gateway did not start (see .stack/bench/nginx/logs/error.log)"
+    log "benchmark gateway on http://127.0.0.1:$BENCH_GATEWAY_PORT"
+
+    BENCH_GATEWAY_URL="http://127.0.0.1:$BENCH_GATEWAY_PORT" "$VENV/bin/python" "$ROOT/bench/bench.py"
+}
+
+main "$@"
