@@ -121,3 +121,16 @@ struct MultipartFormReaderTests {
         #expect(MultipartFormReader.mediaType(" Image/PNG ; q=1") == "image/png")
     }
 }
+
+@Suite("Shared: header parameters")
+struct HeaderParametersTests {
+    @Test func quotedValuesKeepBackslashesButUnescapeQuotes() {
+        let parameters = HeaderParameters.parse(#"form-data; name="file"; filename="C:\music\take \"1\".mp3"; Size=3"#)
+        #expect(parameters["name"] == "file")
+        #expect(parameters["filename"] == #"C:\music\take "1".mp3"#)
+        #expect(parameters["size"] == "3")
+        #expect(HeaderParameters.parse(#"x; a="back\\slash""#)["a"] == #"back\slash"#)
+        #expect(HeaderParameters.decodeExtendedValue("UTF-8''caf%C3%A9.png") == "café.png")
+        #expect(HeaderParameters.decodeExtendedValue("latin1''x") == nil)
+    }
+}

@@ -296,7 +296,10 @@ public enum HeaderParameters {
                 if index < scalars.endIndex, scalars[index] == "\"" {
                     index += 1
                     while index < scalars.endIndex, scalars[index] != "\"" {
-                        if scalars[index] == "\\", index + 1 < scalars.endIndex { index += 1 }
+                        // Only \" and \\ are escapes: browsers send Windows paths (C:\x\y.mp3) as they are.
+                        if scalars[index] == "\\", index + 1 < scalars.endIndex, scalars[index + 1] == "\"" || scalars[index + 1] == "\\" {
+                            index += 1
+                        }
                         value.unicodeScalars.append(scalars[index])
                         index += 1
                     }
