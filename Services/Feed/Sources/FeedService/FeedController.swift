@@ -72,16 +72,15 @@ struct FeedController: Sendable {
     }
 
     @Sendable func get(request: Request, context: AppRequestContext) async throws -> FeedResponse {
-        guard let id = context.parameters.get("id", as: UUID.self),
-            let record = try await repository.feed(id: id, logger: context.logger)
-        else { throw FeedRules.notFound }
+        let id = try context.parameters.id("id", orNotFound: FeedRules.notFound)
+        guard let record = try await repository.feed(id: id, logger: context.logger) else { throw FeedRules.notFound }
         return await response(record, context: context)
     }
 
     /// Title and content, images added and removed: all or nothing. Removed images' objects
     /// are deleted once the change is committed.
     @Sendable func update(request: Request, context: AuthenticatedContext) async throws -> FeedResponse {
-        guard let id = context.parameters.get("id", as: UUID.self) else { throw FeedRules.notFound }
+        let id = try context.parameters.id("id", orNotFound: FeedRules.notFound)
         // Refuse before reading (and storing) anything; the transaction checks again.
         guard let current = try await repository.feed(id: id, logger: context.logger) else { throw FeedRules.notFound }
         guard current.authorID == context.user.id else { throw FeedRules.notAuthor }
@@ -122,7 +121,7 @@ struct FeedController: Sendable {
     }
 
     @Sendable func delete(request: Request, context: AuthenticatedContext) async throws -> HTTPResponse.Status {
-        guard let id = context.parameters.get("id", as: UUID.self) else { throw FeedRules.notFound }
+        let id = try context.parameters.id("id", orNotFound: FeedRules.notFound)
         switch try await repository.delete(id: id, authorID: context.user.id, logger: context.logger) {
         case .deleted(let removedKeys):
             await removeObjects(removedKeys, context: context, reason: "feed deleted")
@@ -137,9 +136,11 @@ struct FeedController: Sendable {
 
     /// The bytes, streamed from the store, with long-lived cache headers (image URLs never change content).
     @Sendable func image(request: Request, context: AppRequestContext) async throws -> Response {
-        guard let feedID = context.parameters.get("id", as: UUID.self), let imageID = context.parameters.get("imageId", as: UUID.self),
-            let image = try await repository.image(feedID: feedID, imageID: imageID, logger: context.logger)
-        else { throw FeedRules.imageNotFound }
+        let feedID = try context.parameters.id("id", orNotFound: FeedRules.imageNotFound)
+        let imageID = try context.parameters.id("imageId", orNotFound: FeedRules.imageNotFound)
+        guard let image = try await repository.image(feedID: feedID, imageID: imageID, logger: context.logger) else {
+            throw FeedRules.imageNotFound
+        }
         let download = ObjectDownload(
             key: try ObjectKey(image.objectKey), size: image.sizeBytes, contentType: image.contentType, entityTag: image.sha256,
             cacheControl: FeedRules.imageCacheControl)

@@ -15,9 +15,7 @@ struct InternalUsersController: Sendable {
 
     /// Removes every post of the user and their images. Idempotent: `204` also when there is nothing left.
     @Sendable func deleteUser(request: Request, context: ServiceContext) async throws -> HTTPResponse.Status {
-        guard let userID = context.parameters.get("userId", as: UUID.self) else {
-            throw APIError.validation(field: "userId", "is not a user id")
-        }
+        let userID = try context.parameters.id("userId")
         let keys = try await repository.deleteAll(authorID: userID, logger: context.logger)
         await FeedObjects.remove(keys, from: storage, logger: context.logger, reason: "account deleted")
         context.logger.info(

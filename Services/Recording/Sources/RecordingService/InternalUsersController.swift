@@ -16,9 +16,7 @@ struct InternalUsersController: Sendable {
     /// failure (`503`) the rows left are marked due, so a repeat (or the purge actor)
     /// finishes the job.
     @Sendable func deleteUser(request: Request, context: ServiceContext) async throws -> HTTPResponse.Status {
-        guard let userID = context.parameters.get("userId", as: UUID.self) else {
-            throw APIError.validation(field: "userId", "must be a user id (UUID)")
-        }
+        let userID = try context.parameters.id("userId")
         try await purger.purgeOwner(userID)
         context.logger.info("removed a deleted user's recordings", metadata: ["userId": "\(userID)", "caller": "\(context.callingService)"])
         return .noContent

@@ -129,10 +129,8 @@ struct RecordingController: Sendable {
 
     // MARK: helpers
 
-    /// A malformed id names no recording: `404`, like an unknown one.
     static func recordingID(_ context: AuthenticatedContext) throws -> UUID {
-        guard let id = context.parameters.get("id", as: UUID.self) else { throw RecordingRules.notFound }
-        return id
+        try context.parameters.id("id", orNotFound: RecordingRules.notFound)
     }
 
     func ownRecording(_ context: AuthenticatedContext) async throws -> RecordingRecord {

@@ -21,7 +21,7 @@ struct PollEventsController: Sendable {
     }
 
     @Sendable func events(request: Request, context: OptionalAuthContext) async throws -> Response {
-        let pollID = try context.parameters.id("pollId")
+        let pollID = try context.parameters.id("pollId", orNotFound: PollsController.pollNotFound)
         // Subscribe before reading, so no change falls between the snapshot and the stream.
         let subscription = await hub.subscribe(pollID: pollID)
         do {

@@ -42,7 +42,7 @@ struct PollsController: Sendable {
     }
 
     @Sendable func read(request: Request, context: OptionalAuthContext) async throws -> Response {
-        let pollID = try context.parameters.id("pollId")
+        let pollID = try context.parameters.id("pollId", orNotFound: PollsController.pollNotFound)
         guard let poll = try await repository.poll(id: pollID, viewer: context.user?.id, logger: context.logger) else {
             throw Self.pollNotFound
         }
@@ -50,7 +50,7 @@ struct PollsController: Sendable {
     }
 
     @Sendable func delete(request: Request, context: AuthenticatedContext) async throws -> HTTPResponse.Status {
-        let pollID = try context.parameters.id("pollId")
+        let pollID = try context.parameters.id("pollId", orNotFound: PollsController.pollNotFound)
         switch try await repository.deletePoll(id: pollID, requestedBy: context.user.id, logger: context.logger) {
         case .deleted:
             context.logger.info("poll deleted", metadata: ["pollId": "\(pollID)"])
@@ -63,7 +63,7 @@ struct PollsController: Sendable {
     }
 
     @Sendable func vote(request: Request, context: AuthenticatedContext) async throws -> Response {
-        let pollID = try context.parameters.id("pollId")
+        let pollID = try context.parameters.id("pollId", orNotFound: PollsController.pollNotFound)
         let body = try await request.decodeJSON(as: CastVoteRequest.self, context: context)
         switch try await repository.castVote(
             pollID: pollID, candidateID: body.candidateId, userID: context.user.id, logger: context.logger)
@@ -82,7 +82,7 @@ struct PollsController: Sendable {
     }
 
     @Sendable func retract(request: Request, context: AuthenticatedContext) async throws -> HTTPResponse.Status {
-        let pollID = try context.parameters.id("pollId")
+        let pollID = try context.parameters.id("pollId", orNotFound: PollsController.pollNotFound)
         switch try await repository.retractVote(pollID: pollID, userID: context.user.id, logger: context.logger) {
         case .retracted:
             return .noContent
