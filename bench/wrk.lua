@@ -6,7 +6,7 @@
 -- bench.py. MODE:
 --   get    GET of the URL's path (no data file)
 --   poll   GET /polls/{id} with a bearer token, rotating over polls and users
---   probe  the same, paced: one request per connection every 20 ms (a latency probe that
+--   probe  the same, paced: one request per connection every 10 ms (a latency probe that
 --          leaves the CPU to the load it watches)
 --   vote   POST /polls/{id}/votes, a distinct (user, poll) pair per request: request k of
 --          all threads is user floor(k / polls) on poll k mod polls; stops when none is left
@@ -42,7 +42,7 @@ local function json_headers(token)
 end
 
 function delay()
-    if mode == "probe" then return 20 end
+    if mode == "probe" then return 10 end
     return 0
 end
 

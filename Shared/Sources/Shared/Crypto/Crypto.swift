@@ -1,4 +1,5 @@
 import COpenSSL
+import Synchronization
 
 /// Hashing, MACs, constant-time comparison and random bytes, all from OpenSSL's libcrypto.
 public enum Crypto {
@@ -101,13 +102,22 @@ public enum Crypto {
     }
 }
 
-/// HMAC-SHA256 under one key, keyed once: libcrypto's HMAC context with the key's pads
-/// already absorbed, duplicated per message. The one-shot `Crypto.hmacSHA256` fetches the
-/// algorithm, allocates a context and hashes the key each time, which costs more than
-/// MAC-ing a token; every request's token check goes through this instead.
-public final class HMACSHA256Key: @unchecked Sendable {
-    // Immutable after init; EVP_MAC_CTX_dup only reads it, so threads may share it.
-    private let template: OpaquePointer
+/// HMAC-SHA256 under one key, keyed once: libcrypto's HMAC contexts with the key's pads
+/// already absorbed, reset (not re-keyed) for each message and kept for reuse. The one-shot
+/// `Crypto.hmacSHA256` fetches the algorithm, allocates a context and hashes the key each
+/// time, which costs more than MAC-ing a token; every request's token check comes here.
+public final class HMACSHA256Key: Sendable {
+    /// Keyed contexts not in use; each is used by one caller at a time.
+    private let idle: Mutex<[ContextBox]>
+    private let template: ContextBox
+    private static let maxIdle = 32
+
+    /// An EVP_MAC_CTX, freed with its box.
+    private final class ContextBox: @unchecked Sendable {
+        let context: OpaquePointer
+        init(_ context: OpaquePointer) { self.context = context }
+        deinit { EVP_MAC_CTX_free(context) }
+    }
 
     public init(key: [UInt8]) {
         guard let mac = EVP_MAC_fetch(nil, "HMAC", nil) else { fatalError("OpenSSL has no HMAC") }
@@ -126,21 +136,22 @@ public final class HMACSHA256Key: @unchecked Sendable {
             }
         }
         guard ok == 1 else { fatalError("OpenSSL EVP_MAC_init failed") }
-        self.template = context
-    }
-
-    deinit {
-        EVP_MAC_CTX_free(template)
+        self.template = ContextBox(context)
+        self.idle = Mutex([])
     }
 
     public func authenticate(_ data: UnsafeRawBufferPointer) -> [UInt8] {
-        guard let context = EVP_MAC_CTX_dup(template) else { fatalError("OpenSSL EVP_MAC_CTX_dup failed") }
-        defer { EVP_MAC_CTX_free(context) }
-        return Crypto.withNonNullBase(data) { base in
+        let box = idle.withLock { $0.popLast() } ?? {
+            guard let context = EVP_MAC_CTX_dup(template.context) else { fatalError("OpenSSL EVP_MAC_CTX_dup failed") }
+            return ContextBox(context)
+        }()
+        // A NULL key re-initialises the context with the key it holds.
+        guard EVP_MAC_init(box.context, nil, 0, nil) == 1 else { fatalError("OpenSSL EVP_MAC_init failed") }
+        let mac = Crypto.withNonNullBase(data) { base in
             [UInt8](unsafeUninitializedCapacity: Crypto.sha256Length) { out, initialized in
                 var length = 0
-                guard EVP_MAC_update(context, base.assumingMemoryBound(to: UInt8.self), data.count) == 1,
-                      EVP_MAC_final(context, out.baseAddress, &length, Crypto.sha256Length) == 1,
+                guard EVP_MAC_update(box.context, base.assumingMemoryBound(to: UInt8.self), data.count) == 1,
+                      EVP_MAC_final(box.context, out.baseAddress, &length, Crypto.sha256Length) == 1,
                       length == Crypto.sha256Length
                 else {
                     fatalError("OpenSSL HMAC-SHA256 failed")
@@ -148,6 +159,10 @@ public final class HMACSHA256Key: @unchecked Sendable {
                 initialized = Crypto.sha256Length
             }
         }
+        idle.withLock { contexts in
+            if contexts.count < Self.maxIdle { contexts.append(box) }
+        }
+        return mac
     }
 
     public func authenticate(_ data: [UInt8]) -> [UInt8] {
