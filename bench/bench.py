@@ -51,7 +51,9 @@ USERS = env_int("BENCH_USERS", 360)
 POLLS = env_int("BENCH_POLLS", 100)
 POSTS = env_int("BENCH_POSTS", 60)
 UPLOAD_MIB = env_int("BENCH_UPLOAD_MIB", 256)
-SERVICE_PORTS = {"auth": 8081, "vote": 8082, "recording": 8083, "feed": 8084}
+# The services themselves, without the gateway (scripts/bench.sh asks stack.sh).
+VOTE_URL = os.environ.get("BENCH_VOTE_URL", "http://127.0.0.1:8082")
+RECORDING_URL = os.environ.get("BENCH_RECORDING_URL", "http://127.0.0.1:8083")
 
 
 def log(message):
@@ -337,7 +339,7 @@ class Seed:
 
 def scenario_gateway_overhead(results):
     """GET /health of vote, one connection, through the benchmark gateway and directly."""
-    direct = wrk(f"http://127.0.0.1:{SERVICE_PORTS['vote']}/health", connections=1, threads=1, duration=5)
+    direct = wrk(f"{VOTE_URL}/health", connections=1, threads=1, duration=5)
     via = wrk(f"{GATEWAY}/health", connections=1, threads=1, duration=5)
     results["gatewayOverhead"] = {
         "direct": direct, "gateway": via, "addedP50Ms": via["p50"] - direct["p50"],
@@ -569,7 +571,7 @@ def scenario_transfer(results, seed):
             downloads.append(seconds)
             # For the record: the same download from the service itself, without nginx.
             status, seconds = curl_transfer(["-H", f"Authorization: Bearer {token}",
-                                             f"http://127.0.0.1:{SERVICE_PORTS['recording']}/recordings/{recording['id']}/content"])
+                                             f"{RECORDING_URL}/recordings/{recording['id']}/content"])
             if status != 200:
                 raise RuntimeError(f"download (direct): HTTP {status}")
             downloads_direct.append(seconds)

@@ -28,6 +28,7 @@ BENCH_UPLOAD_MIB="${BENCH_UPLOAD_MIB:-256}"
 VENV="$BENCH_DIR/venv"
 
 log() { echo "bench: $*"; }
+stack() { bash "$ROOT/scripts/stack.sh" "$@"; }
 die() { echo "bench: error: $*" >&2 && exit 1; }
 
 # --------------------------------------------------------------------------- tools
@@ -68,20 +69,6 @@ instance_env() { # instance_env INSTANCE VAR: a variable of a running instance's
     tr '\0' '\n' <"/proc/$(instance_pid "$1")/environ" | sed -n "s/^$2=//p"
 }
 
-# "127.0.0.1:port ..." of every running instance of a service (vote, vote-2, ...).
-instance_addresses() {
-    local service="$1" file name n out=""
-    for file in "$ROOT"/.stack/run/"$service".pid "$ROOT"/.stack/run/"$service"-*.pid; do
-        [[ -f "$file" ]] || continue
-        name="$(basename "$file" .pid)"
-        n=1
-        [[ "$name" == *-* ]] && n="${name##*-}"
-        case "$service" in auth) port=8081 ;; vote) port=8082 ;; recording) port=8083 ;; feed) port=8084 ;; esac
-        out+="127.0.0.1:$((port + 10 * (n - 1))) "
-    done
-    echo "$out"
-}
-
 ORIGINAL_MAX_BYTES=""
 RECORDING_RESTARTED=0
 restore() {
@@ -89,7 +76,7 @@ restore() {
     gateway_stop "$BENCH_DIR/nginx" || true
     if ((RECORDING_RESTARTED)); then
         log "putting recording back as it was (RECORDING_MAX_BYTES=${ORIGINAL_MAX_BYTES:-default})"
-        bash "$ROOT/scripts/stack.sh" restart recording "RECORDING_MAX_BYTES=$ORIGINAL_MAX_BYTES" >/dev/null || true
+        stack restart recording "RECORDING_MAX_BYTES=$ORIGINAL_MAX_BYTES" >/dev/null || true
     fi
     exit "$status"
 }
@@ -97,7 +84,7 @@ restore() {
 main() {
     ensure_tools
     log "bringing the stack up (release build; already running services are kept)"
-    bash "$ROOT/scripts/stack.sh" up >"$BENCH_DIR/stack-up.log" 2>&1 ||
+    stack up >"$BENCH_DIR/stack-up.log" 2>&1 ||
         { tail -n 30 "$BENCH_DIR/stack-up.log" >&2 && die "the stack did not come up (see .stack/bench/stack-up.log)"; }
     (cd "$ROOT" && "$SWIFT" build -c release --product micro-benchmarks >"$BENCH_DIR/build.log" 2>&1) ||
         { tail -n 30 "$BENCH_DIR/build.log" >&2 && die "the micro-benchmarks did not build"; }
@@ -110,7 +97,7 @@ main() {
     if ((${ORIGINAL_MAX_BYTES:-104857600} < needed)); then
         log "restarting recording with RECORDING_MAX_BYTES=$needed for the ${BENCH_UPLOAD_MIB} MiB upload"
         RECORDING_RESTARTED=1
-        bash "$ROOT/scripts/stack.sh" restart recording "RECORDING_MAX_BYTES=$needed" >/dev/null
+        stack restart recording "RECORDING_MAX_BYTES=$needed" >/dev/null
     fi
     BENCH_STORAGE_BACKEND="$(instance_env recording STORAGE_BACKEND)"
     BENCH_S3_ENDPOINT="$(instance_env recording S3_ENDPOINT)"
@@ -119,12 +106,15 @@ main() {
     GATEWAY_AUTH_RATE=100000r/s GATEWAY_AUTH_BURST=100000 RECORDING_MAX_BYTES="$needed" \
         GATEWAY_EXTRA_LOCATIONS='location = /health { proxy_pass http://vote_service; }' \
         gateway_render "$BENCH_DIR/nginx" "127.0.0.1:$BENCH_GATEWAY_PORT" \
-        "$(instance_addresses auth)" "$(instance_addresses vote)" \
-        "$(instance_addresses recording)" "$(instance_addresses feed)"
+        "$(stack addresses auth)" "$(stack addresses vote)" \
+        "$(stack addresses recording)" "$(stack addresses feed)"
     gateway_start "$BENCH_DIR/nginx" || die "the benchmark gateway did not start (see .stack/bench/nginx/logs/error.log)"
     log "benchmark gateway on http://127.0.0.1:$BENCH_GATEWAY_PORT"
 
-    BENCH_GATEWAY_URL="http://127.0.0.1:$BENCH_GATEWAY_PORT" "$VENV/bin/python" "$ROOT/bench/bench.py"
+    # The first instance of each, for the measurements that bypass the gateway.
+    BENCH_VOTE_URL="http://$(stack addresses vote | cut -d' ' -f1)" \
+        BENCH_RECORDING_URL="http://$(stack addresses recording | cut -d' ' -f1)" \
+        BENCH_GATEWAY_URL="http://127.0.0.1:$BENCH_GATEWAY_PORT" "$VENV/bin/python" "$ROOT/bench/bench.py"
 }
 
 main "$@"

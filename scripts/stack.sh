@@ -9,6 +9,8 @@
 #                             restart one running instance (vote, vote-2, ...) on its binary
 #                             as now built, with its environment changed by the given
 #                             variables (VAR= removes one), e.g. RECORDING_MAX_BYTES=...
+#   scripts/stack.sh addresses SERVICE
+#                             "127.0.0.1:port ..." of the service's running instances
 #
 # Layout:
 #   .stack/pg/data        cluster (owned by PG_OS_USER when run as root)
@@ -668,6 +670,20 @@ cmd_status() {
     extras_status
 }
 
+# The running instances of a service (vote, vote-2, ...) as "127.0.0.1:port ...", from
+# their pid files, whatever SCALE_VOTE was at `up`.
+cmd_addresses() {
+    local svc="${1:-}" file inst out=""
+    [[ -n "$svc" ]] || { echo "usage: $0 addresses SERVICE" >&2 && exit 2; }
+    for file in "$RUN_DIR/$svc.pid" "$RUN_DIR/$svc"-*.pid; do
+        [[ -f "$file" ]] || continue
+        inst="$(basename "$file" .pid)"
+        service_pid "$inst" >/dev/null && out+="127.0.0.1:$(instance_port "$inst") "
+    done
+    [[ -n "$out" ]] || pg_die "$svc is not running (make up)"
+    echo "$out"
+}
+
 cmd_restart() {
     local svc="${1:-}"
     [[ -n "$svc" ]] || { echo "usage: $0 restart INSTANCE [VAR=VALUE...]" >&2 && exit 2; }
@@ -680,8 +696,9 @@ case "${1:-}" in
     down) cmd_down ;;
     status) cmd_status ;;
     restart) shift && cmd_restart "$@" ;;
+    addresses) cmd_addresses "${2:-}" ;;
     *)
-        echo "usage: $0 up|down|status|restart INSTANCE [VAR=VALUE...]" >&2
+        echo "usage: $0 up|down|status|restart INSTANCE [VAR=VALUE...]|addresses SERVICE" >&2
         exit 2
         ;;
 esac

@@ -7,7 +7,7 @@ import Foundation
 // Reads configuration from the environment (names in the README) and runs until SIGTERM.
 let reader = ConfigReader(provider: EnvironmentVariablesProvider(
     secretsSpecifier: .specific(["JWT_SECRET", "SERVICE_TOKEN_SECRET", "DATABASE_URL", "DATABASE_PASSWORD"])))
-ServiceProcess.bootstrap(reader: reader)
+ServiceLogging.bootstrap(reader: reader)
 let logger = Logger(label: "auth")
 do {
     let configuration = try AuthConfiguration(reader: reader, logger: logger)

@@ -8,7 +8,7 @@ import Shared
 let reader = ConfigReader(provider: EnvironmentVariablesProvider(
     secretsSpecifier: .specific(Set(
         ["JWT_SECRET", "SERVICE_TOKEN_SECRET", "DATABASE_URL", "DATABASE_PASSWORD"] + ObjectStorageConfiguration.secretVariables))))
-ServiceProcess.bootstrap(reader: reader)
+ServiceLogging.bootstrap(reader: reader)
 let logger = Logger(label: "recording")
 do {
     let configuration = try RecordingConfiguration(reader: reader, logger: logger)

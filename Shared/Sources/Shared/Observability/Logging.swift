@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Configuration
 import Logging
 
 /// One JSON object per line on stdout, so logs can be shipped and queried as they are.
@@ -166,8 +167,9 @@ struct JSONLineWriter {
 }
 
 public enum ServiceLogging {
-    /// Call once, first thing in a service's entry point (`ServiceProcess.bootstrap` does).
-    public static func bootstrap(level: Logger.Level) {
+    /// Call once, first thing in a service's entry point: JSON lines at `LOG_LEVEL` (`info`).
+    public static func bootstrap(reader: ConfigReader) {
+        let level = Logger.Level(rawValue: reader.string(forKey: ConfigurationKeys.logLevel, default: "info")) ?? .info
         LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
     }
 }
