@@ -12,12 +12,14 @@ SWIFT_TEST_FLAGS ?=
 help: ## List the targets
 	@echo "Targets:"
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
-	@echo "Variables: SWIFT_BUILD_FLAGS, SWIFT_TEST_FLAGS, STACK_PG_PORT, STORAGE_BACKEND=filesystem|s3 (see scripts/stack.sh)"
+	@echo "Variables: SWIFT_BUILD_FLAGS, SWIFT_TEST_FLAGS, STORAGE_BACKEND=filesystem|s3, SCALE_<SERVICE>, STACK_PG_PORT,"
+	@echo "  GATEWAY_PORT, STACK_PORT_BASE, STACK_DIR, STACK_BIN_DIR (see scripts/stack.sh); E2E_SCALE (make test)"
 
 build: ## swift build (debug)
 	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
 
-test: ## Every test: unit, service, end-to-end (through nginx), OpenAPI fuzz; throwaway Postgres + SeaweedFS
+test: ## Every test: unit, service, end-to-end (through nginx), OpenAPI fuzz, compose and stack checks; throwaway Postgres + SeaweedFS
+	bash scripts/test-tools.sh
 	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)
 	bash scripts/with-test-postgres.sh bash scripts/with-test-seaweedfs.sh bash scripts/with-test-stack.sh bash scripts/run-tests.sh $(SWIFT_TEST_FLAGS)
 
@@ -34,7 +36,10 @@ status: ## Show what the local stack runs
 	bash scripts/stack.sh status
 
 logs: ## Last 50 lines of each stack log
-	@if compgen -G '.stack/logs/*.log' >/dev/null; then tail -n 50 .stack/logs/*.log; else echo "no logs in .stack/logs"; fi
+	@d="$${STACK_DIR:-.stack}"; if compgen -G "$$d/logs/*.log" >/dev/null; then tail -n 50 "$$d"/logs/*.log; else echo "no logs in $$d/logs"; fi
 
-clean: down ## Stop the stack and delete .stack/ (database, secrets, logs)
+# `down` fails when anything of the stack (gateway, services, SeaweedFS, Postgres) still
+# runs, so the folder is never deleted from under a running process. A STACK_DIR of
+# your own is yours to delete.
+clean: down ## Stop everything of the stack, then delete .stack/ (database, secrets, logs)
 	rm -rf .stack

@@ -18,11 +18,15 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source-path=SCRIPTDIR source=lib/services.sh
+source "$ROOT/scripts/lib/services.sh"
 # shellcheck source-path=SCRIPTDIR source=lib/gateway.sh
 source "$ROOT/scripts/lib/gateway.sh"
 
 SWIFT="${SWIFT:-swift}"
-BENCH_DIR="$ROOT/.stack/bench"
+# The stack's folder (scripts/stack.sh: STACK_DIR, default .stack).
+STACK_STATE_DIR="${STACK_DIR:-$ROOT/.stack}"
+BENCH_DIR="$STACK_STATE_DIR/bench"
 BENCH_GATEWAY_PORT="${BENCH_GATEWAY_PORT:-8090}"
 BENCH_UPLOAD_MIB="${BENCH_UPLOAD_MIB:-256}"
 VENV="$BENCH_DIR/venv"
@@ -33,16 +37,9 @@ die() { echo "bench: error: $*" >&2 && exit 1; }
 
 # --------------------------------------------------------------------------- tools
 
+# COMMAND, installed from Debian's PACKAGE when missing (lib/install.sh).
 ensure_debian_package() {
-    local command="$1" package="$2"
-    command -v "$command" >/dev/null 2>&1 && return 0
-    if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-        log "installing $package (apt-get)"
-        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$package"; } >/dev/null ||
-            die "could not install $package"
-    else
-        die "$command is missing: install $package (Debian/Ubuntu: sudo apt-get install $package)"
-    fi
+    install_via_apt "$1" "$2" >/dev/null || die "$1 is needed (see the line above)"
 }
 
 ensure_tools() {
@@ -61,7 +58,7 @@ ensure_tools() {
 # --------------------------------------------------------------------------- the stack
 
 instance_pid() {
-    local file="$ROOT/.stack/run/$1.pid"
+    local file="$STACK_STATE_DIR/run/$1.pid"
     [[ -f "$file" ]] && cat "$file"
 }
 
@@ -103,11 +100,12 @@ main() {
     BENCH_S3_ENDPOINT="$(instance_env recording S3_ENDPOINT)"
     export BENCH_STORAGE_BACKEND BENCH_S3_ENDPOINT
 
+    local svc
+    local -a upstreams=()
+    for svc in $SERVICES; do upstreams+=("$svc=$(stack addresses "$svc")"); done
     GATEWAY_AUTH_RATE=100000r/s GATEWAY_AUTH_BURST=100000 RECORDING_MAX_BYTES="$needed" \
         GATEWAY_EXTRA_LOCATIONS='location = /health { proxy_pass http://vote_service; }' \
-        gateway_render "$BENCH_DIR/nginx" "127.0.0.1:$BENCH_GATEWAY_PORT" \
-        "$(stack addresses auth)" "$(stack addresses vote)" \
-        "$(stack addresses recording)" "$(stack addresses feed)"
+        gateway_render "$BENCH_DIR/nginx" "127.0.0.1:$BENCH_GATEWAY_PORT" "${upstreams[@]}"
     gateway_start "$BENCH_DIR/nginx" || die "the benchmark gateway did not start (see .stack/bench/nginx/logs/error.log)"
     log "benchmark gateway on http://127.0.0.1:$BENCH_GATEWAY_PORT"
 

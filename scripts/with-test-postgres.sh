@@ -5,7 +5,7 @@
 #   e.g. scripts/with-test-postgres.sh swift test --parallel
 #
 # Creates a cluster in a fresh temp folder (trust auth, loopback only, a free port
-# picked now, durability off for speed), exports
+# picked now outside the ephemeral range (lib/ports.sh), durability off for speed), exports
 #   TEST_DATABASE_URL=postgres://postgres@127.0.0.1:PORT/postgres
 # runs CMD, then always stops the cluster and deletes the folder. Exits with CMD's
 # status. Nothing outside the temp folder is touched, except that when run as root
@@ -19,6 +19,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/postgres.sh"
 # shellcheck source-path=SCRIPTDIR source=lib/child.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/child.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/ports.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/ports.sh"
 
 if [[ $# -eq 0 ]]; then
     echo "usage: $0 CMD [ARGS...]" >&2
@@ -33,7 +35,7 @@ PGDATA_DIR="$TMP_ROOT/data"
 SOCKET_DIR="$TMP_ROOT/run"
 PG_LOG="$TMP_ROOT/postgres.log"
 
-# shellcheck disable=SC2329 # invoked via trap
+# shellcheck disable=SC2317,SC2329 # invoked via trap
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
@@ -44,7 +46,7 @@ cleanup() {
         if [[ -f "$PGDATA_DIR/postmaster.pid" ]]; then
             local pid
             pid="$(head -n1 "$PGDATA_DIR/postmaster.pid" 2>/dev/null || true)"
-            [[ "$pid" =~ ^[0-9]+$ ]] && kill -KILL "$pid" 2>/dev/null || true
+            if [[ "$pid" =~ ^[0-9]+$ ]]; then kill -KILL "$pid" 2>/dev/null || true; fi
         fi
     fi
     rm -rf "$TMP_ROOT"
@@ -87,12 +89,11 @@ full_page_writes = off
 max_connections = 300
 EOF
 
-# Pick a random port below Linux's ephemeral range; retry if someone grabs it
-# between our check and the bind.
+# A random free port outside Linux's ephemeral range (lib/ports.sh); retry with another if
+# someone grabs it between our check and the bind.
 PORT=""
 for _ in $(seq 1 20); do
-    candidate=$((15000 + RANDOM % 17000))
-    pg_port_in_use "$candidate" && continue
+    candidate="$(ports_pick 1)" || pg_die "no free port for PostgreSQL"
     if pg_as_owner "$BINDIR/pg_ctl" -D "$PGDATA_DIR" -l "$PG_LOG" -w -t 60 \
         -o "-p $candidate" start >/dev/null 2>&1; then
         PORT="$candidate"

@@ -4,8 +4,8 @@
 #   scripts/with-test-seaweedfs.sh CMD [ARGS...]
 #   e.g. scripts/with-test-postgres.sh scripts/with-test-seaweedfs.sh swift test
 #
-# Starts `weed server -s3` in a fresh temp folder (loopback only, free ports picked now,
-# a random key pair in its identities file, so badly signed requests are refused),
+# Starts `weed server -s3` in a fresh temp folder (loopback only, free ports picked now
+# outside the ephemeral range, gRPC ports included: lib/ports.sh; a random key pair in its identities file, so badly signed requests are refused),
 # waits until it takes writes (at most SEAWEEDFS_START_TIMEOUT seconds, default 60), exports
 #   TEST_S3_ENDPOINT=http://127.0.0.1:PORT  TEST_S3_REGION=us-east-1
 #   TEST_S3_ACCESS_KEY=...                  TEST_S3_SECRET_KEY=...
@@ -29,7 +29,7 @@ WEED_BIN="$(sw_find_weed)"
 TMP_ROOT="$(mktemp -d "${TMPDIR:-/tmp}/test-weed.XXXXXX")"
 WEED_PID=""
 
-# shellcheck disable=SC2329 # invoked via trap
+# shellcheck disable=SC2317,SC2329 # invoked via trap
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM

@@ -1,31 +1,55 @@
 #!/usr/bin/env bash
 # with-test-stack.sh CMD...: the whole system for the end-to-end tests, started from the
 # debug binaries that `swift build` produced, on the throwaway PostgreSQL of
-# with-test-postgres.sh (TEST_DATABASE_URL), behind the real nginx gateway on a free
-# port. Exports E2E_GATEWAY_URL, E2E_LOG_DIR, E2E_BIN_DIR, E2E_<SERVICE>_URL and
-# E2E_<SERVICE>_ENV (a file with that service's environment), runs CMD, and stops
-# everything afterwards, returning CMD's exit code.
+# with-test-postgres.sh (TEST_DATABASE_URL), behind the real nginx gateway, every port
+# picked now outside the ephemeral range (lib/ports.sh). Services, their variables and
+# which talks to which come from the table in lib/services.sh. Exports
+#   E2E_GATEWAY_URL, E2E_LOG_DIR (<instance>.log: auth.log, vote.log, vote-2.log, ...,
+#   gateway.log), E2E_BIN_DIR, and per service E2E_<SERVICE>_URL (its first instance),
+#   E2E_<SERVICE>_URLS (all its instances, space-separated) and E2E_<SERVICE>_ENV (a file
+#   with the first instance's environment, VAR=VALUE lines),
+# runs CMD, and stops everything afterwards, returning CMD's exit code.
+#
+# Env: E2E_SCALE (default 1) instances of every service, the gateway balancing across
+# them; E2E_KEEP_LOGS=1 keeps the logs of a failed run; E2E_BIN_DIR (default: the folder
+# of `swift build --show-bin-path`).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source-path=SCRIPTDIR source=lib/services.sh
+source "$ROOT/scripts/lib/services.sh"
 # shellcheck source-path=SCRIPTDIR source=lib/gateway.sh
 source "$ROOT/scripts/lib/gateway.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/ports.sh
+source "$ROOT/scripts/lib/ports.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/postgres.sh
+source "$ROOT/scripts/lib/postgres.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/child.sh
+source "$ROOT/scripts/lib/child.sh"
 
 : "${TEST_DATABASE_URL:?run inside scripts/with-test-postgres.sh}"
 [[ $# -gt 0 ]] || { echo "usage: $0 CMD..." >&2; exit 2; }
 
-SERVICES="auth vote recording feed"
-E2E_DIR="$(mktemp -d "${TMPDIR:-/tmp}/e2e-stack.XXXXXX")"
-BIN_DIR="$(cd "$ROOT" && swift build --show-bin-path)"
-mkdir -p "$E2E_DIR/logs" "$E2E_DIR/storage"
-declare -A PIDS=() PORTS=()
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+die() {
+    echo "with-test-stack: $*" >&2
+    exit 1
 }
 
+E2E_SCALE="${E2E_SCALE:-1}"
+[[ "$E2E_SCALE" =~ ^[1-9][0-9]*$ ]] || die "E2E_SCALE must be a positive number, not '$E2E_SCALE'"
+# Read by lib/services.sh; not exported, so CMD (and a stack it starts) does not inherit them.
+for svc in $SERVICES; do printf -v "SCALE_$(upper "$svc")" '%s' "$E2E_SCALE"; done
+
+BIN_DIR="${E2E_BIN_DIR:-$(cd "$ROOT" && swift build --show-bin-path)}"
+PSQL="$(pg_find_psql)"
+E2E_DIR="$(mktemp -d "${TMPDIR:-/tmp}/e2e-stack.XXXXXX")"
+mkdir -p "$E2E_DIR/logs" "$E2E_DIR/storage"
+declare -A PIDS=()
+
+# shellcheck disable=SC2317,SC2329 # invoked via trap
 cleanup() {
     local status=$?
+    trap - EXIT INT TERM
     gateway_stop "$E2E_DIR/gateway" || true
     local pid
     for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -38,77 +62,101 @@ cleanup() {
     exit "$status"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# INT/TERM reach CMD too (lib/child.sh), then cleanup runs.
+child_forward_signals
 
-database_url() {
+# Every service of the table must be built: a missing one would leave its routes and
+# its tests untested while the run still passes.
+missing=""
+for svc in $SERVICES; do
+    [[ -x "$BIN_DIR/$svc-service" ]] || missing+=" $svc-service"
+done
+[[ -z "$missing" ]] || die "missing binaries in $BIN_DIR:$missing (run swift build)"
+
+# All ports at once (distinct), outside the ephemeral range: one per instance, and the gateway's.
+instances="$(all_instances)"
+ports="$(ports_pick $(($(wc -w <<<"$instances") + 1)))" || die "no free ports"
+mapfile -t picked <<<"$ports"
+n=0
+for inst in $instances; do
+    INSTANCE_PORTS[$inst]="${picked[$n]}"
+    n=$((n + 1))
+done
+gateway_port="${picked[$n]}"
+
+# The runner's part of every instance's environment (lib/services.sh adds the rest).
+# shellcheck disable=SC2317,SC2329 # called by service_environment
+common_env() {
+    local inst="$1" svc
+    svc="$(instance_service "$inst")"
+    echo "APP_ENV=development"
+    echo "HTTP_HOST=127.0.0.1"
+    echo "HTTP_PORT=$(instance_port "$inst")"
+    echo "LOG_LEVEL=info"
     # The throwaway cluster's superuser on a database of the service's own.
-    local base="${TEST_DATABASE_URL%/*}"
-    echo "$base/e2e_$1"
+    echo "DATABASE_URL=${TEST_DATABASE_URL%/*}/e2e_$svc"
+    echo "JWT_SECRET=e2e-jwt-secret-0123456789abcdef0123456789abcdef"
+    echo "SERVICE_TOKEN_SECRET=e2e-service-secret-0123456789abcdef0123456789"
+    echo "CORS_ALLOWED_ORIGINS=*"
 }
 
-available=""
+# shellcheck disable=SC2317,SC2329 # called by service_environment
+storage_env() {
+    echo "STORAGE_BACKEND=filesystem"
+    echo "STORAGE_PATH=$E2E_DIR/storage/$1"
+}
+
+# An instance's environment with the suite's values of the table's variables and knobs,
+# whatever the caller's environment holds (in a subshell, so CMD's is left as it is):
+# fast bcrypt, an immediate purge, short-lived author names.
+e2e_environment() (
+    for svc in $SERVICES; do
+        for name in ${SERVICE_KNOBS[$svc]}; do unset "$name"; done
+    done
+    # shellcheck disable=SC2034 # read by service_environment
+    BCRYPT_COST=4 RECORDING_TRASH_RETENTION_SECONDS=0 AUTHOR_CACHE_TTL_SECONDS=1
+    service_environment "$1"
+)
+
 for svc in $SERVICES; do
-    [[ -x "$BIN_DIR/$svc-service" ]] && available+="$svc "
-    PORTS[$svc]="$(free_port)"
-done
-[[ -n "$available" ]] || { echo "with-test-stack: no service binaries in $BIN_DIR (run swift build)" >&2; exit 1; }
-
-targets=""
-for svc in $available; do
-    [[ "$svc" == auth ]] && continue
-    targets+="${targets:+,}$svc=http://127.0.0.1:${PORTS[$svc]}"
-done
-
-for svc in $available; do
-    psql -X -q "$TEST_DATABASE_URL" -c "CREATE DATABASE e2e_$svc" >/dev/null
-    env_file="$E2E_DIR/$svc.env"
-    {
-        echo "APP_ENV=development"
-        echo "HTTP_HOST=127.0.0.1"
-        echo "HTTP_PORT=${PORTS[$svc]}"
-        echo "LOG_LEVEL=info"
-        echo "DATABASE_URL=$(database_url "$svc")"
-        echo "JWT_SECRET=e2e-jwt-secret-0123456789abcdef0123456789abcdef"
-        echo "SERVICE_TOKEN_SECRET=e2e-service-secret-0123456789abcdef0123456789"
-        echo "BCRYPT_COST=4"
-        echo "OUTBOX_TARGETS=$targets"
-        echo "AUTH_URL=http://127.0.0.1:${PORTS[auth]}"
-        echo "STORAGE_BACKEND=filesystem"
-        echo "STORAGE_PATH=$E2E_DIR/storage/$svc"
-        echo "RECORDING_TRASH_RETENTION_SECONDS=0"
-        echo "AUTHOR_CACHE_TTL_SECONDS=1"
-    } >"$env_file"
-    env $(cat "$env_file") "$BIN_DIR/$svc-service" >>"$E2E_DIR/logs/$svc.log" 2>&1 </dev/null &
-    PIDS[$svc]=$!
-    export "E2E_$(echo "$svc" | tr '[:lower:]' '[:upper:]')_URL=http://127.0.0.1:${PORTS[$svc]}"
-    export "E2E_$(echo "$svc" | tr '[:lower:]' '[:upper:]')_ENV=$env_file"
+    "$PSQL" -X -q "$TEST_DATABASE_URL" -c "CREATE DATABASE e2e_$svc" >/dev/null
+    urls=""
+    for inst in $(instances_of "$svc"); do
+        env_file="$E2E_DIR/$inst.env"
+        e2e_environment "$inst" >"$env_file" || die "no environment for $inst"
+        mapfile -t env_vars <"$env_file"
+        env "${env_vars[@]}" "$BIN_DIR/$svc-service" >>"$E2E_DIR/logs/$inst.log" 2>&1 </dev/null &
+        PIDS[$inst]=$!
+        urls+="${urls:+ }$(instance_url "$inst")"
+    done
+    SVC="$(upper "$svc")"
+    export "E2E_${SVC}_URL=$(instance_url "$svc")"
+    export "E2E_${SVC}_URLS=$urls"
+    export "E2E_${SVC}_ENV=$E2E_DIR/$svc.env"
 done
 
-for svc in $available; do
+for inst in $instances; do
     for ((i = 0; ; i++)); do
-        curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:${PORTS[$svc]}/ready" 2>/dev/null && break
-        if ! kill -0 "${PIDS[$svc]}" 2>/dev/null || ((i > 300)); then
-            tail -n 40 "$E2E_DIR/logs/$svc.log" >&2
-            echo "with-test-stack: $svc did not become ready" >&2
-            exit 1
+        curl -fsS -o /dev/null --max-time 2 "$(instance_url "$inst")/ready" 2>/dev/null && break
+        if ! kill -0 "${PIDS[$inst]}" 2>/dev/null || ((i > 300)); then
+            tail -n 40 "$E2E_DIR/logs/$inst.log" >&2
+            die "$inst did not become ready"
         fi
         sleep 0.1
     done
 done
 
-gateway_port="$(free_port)"
 # Generous for the suite (all from 127.0.0.1); the rate-limit test uses another source address.
 export GATEWAY_AUTH_RATE="${GATEWAY_AUTH_RATE:-600r/m}" GATEWAY_AUTH_BURST="${GATEWAY_AUTH_BURST:-100}"
-gateway_render "$E2E_DIR/gateway" "127.0.0.1:$gateway_port" \
-    "127.0.0.1:${PORTS[auth]}" "127.0.0.1:${PORTS[vote]}" "127.0.0.1:${PORTS[recording]}" "127.0.0.1:${PORTS[feed]}"
-gateway_start "$E2E_DIR/gateway"
+upstreams=()
+for svc in $SERVICES; do upstreams+=("$svc=$(service_addresses "$svc")"); done
+gateway_render "$E2E_DIR/gateway" "127.0.0.1:$gateway_port" "${upstreams[@]}" || die "could not render the gateway"
+gateway_start "$E2E_DIR/gateway" || die "the gateway did not start (see $E2E_DIR/gateway/logs/error.log)"
 ln -s ../gateway/logs/access.log "$E2E_DIR/logs/gateway.log"
 
 export E2E_GATEWAY_URL="http://127.0.0.1:$gateway_port"
 export E2E_LOG_DIR="$E2E_DIR/logs"
 export E2E_BIN_DIR="$BIN_DIR"
-echo "with-test-stack: gateway $E2E_GATEWAY_URL, services: $available"
+echo "with-test-stack: gateway $E2E_GATEWAY_URL, instances: $(echo "$instances" | tr '\n' ' ')"
 
-"$@" &
-wait $!
+child_run "$@"

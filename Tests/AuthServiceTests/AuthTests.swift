@@ -221,13 +221,58 @@ struct TokenTests {
     @Test func concurrentRefreshesOfOneTokenYieldOneSession() async throws {
         try await withAuthService { client, _ in
             let session = try await client.signup()
-            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
-                for _ in 0..<5 { group.addTask { try await client.refresh(session.refreshToken).status } }
+            let presentations = 5
+            let responses = try await withThrowingTaskGroup(of: TestResponse.self) { group in
+                for _ in 0..<presentations { group.addTask { try await client.refresh(session.refreshToken) } }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
-            // At most one rotation wins; the others count as reuse.
-            #expect(statuses.filter { $0 == .ok }.count <= 1)
-            #expect(statuses.filter { $0 == .unauthorized }.count >= 4)
+            // Exactly one presentation rotates the token (a refresh that breaks under
+            // contention gives none, or several); the row lock orders the others after it.
+            let winners = responses.filter { $0.status == .ok }
+            #expect(winners.count == 1, "statuses: \(responses.map(\.status.code))")
+            let losers = responses.filter { $0.status != .ok }
+            #expect(losers.count == presentations - 1)
+            for loser in losers {
+                // The others present a token that was already rotated: reuse, as API.md says.
+                #expect(loser.status == .unauthorized)
+                #expect(try loser.problem.code == "invalid_refresh_token")
+            }
+            let winner = try #require(winners.first).decode(Session.self)
+
+            // The winner is the same session rotated: a new refresh token and a valid access
+            // token for the same user and session. (Not checked against /auth/me: the losers'
+            // reuse ends the user's sessions, and API.md lets that reach access tokens.)
+            #expect(winner.user.id == session.user.id)
+            #expect(winner.refreshToken != session.refreshToken)
+            #expect(winner.tokenType == "Bearer")
+            let tokens = try AccessTokens(settings: TestEnvironment.tokenSettings)
+            let claims = try tokens.verify(winner.accessToken)
+            let original = try tokens.verify(session.accessToken)
+            #expect(claims.id == session.user.id)
+            #expect(claims.sessionID != nil)
+            #expect(claims.sessionID == original.sessionID)
+
+            // "Presenting one that was already rotated revokes every refresh token of that
+            // user" (API.md): the losers were reuse, so the winner's new refresh token is
+            // revoked too, and the original stays refused.
+            let winnerRefresh = try await client.refresh(winner.refreshToken)
+            #expect(winnerRefresh.status == .unauthorized)
+            #expect(try winnerRefresh.problem.code == "invalid_refresh_token")
+            #expect(try await client.refresh(session.refreshToken).status == .unauthorized)
+        }
+    }
+
+    @Test func aRotatedTokenWorksWhenNothingReusesTheOldOne() async throws {
+        // The counterpart of the race above without reuse: the new token keeps rotating.
+        try await withAuthService { client, _ in
+            let session = try await client.signup()
+            let first = try await client.refresh(session.refreshToken)
+            #expect(first.status == .ok)
+            let rotated = try first.decode(Session.self)
+            let second = try await client.refresh(rotated.refreshToken)
+            #expect(second.status == .ok)
+            #expect(try second.decode(Session.self).user.id == session.user.id)
+            #expect(try await client.send(.get, "/auth/me", token: rotated.accessToken).status == .ok)
         }
     }
 

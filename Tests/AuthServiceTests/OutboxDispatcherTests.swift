@@ -77,8 +77,10 @@ struct OutboxDispatcherTests {
 
 @Suite("Auth: outbox dispatcher at rest")
 struct OutboxDispatcherIdleTests {
-    /// With nothing to deliver it polls once per interval, and a local event wakes it at once.
-    @Test func pollsOncePerIntervalAndWakesOnEvents() async throws {
+    /// A dispatcher on an empty outbox whose ticker fires every `pollInterval`.
+    private func withIdleDispatcher(
+        pollInterval: Duration, _ body: @escaping @Sendable (OutboxDispatcher) async throws -> Void
+    ) async throws {
         try await withAuthService { _, databaseURL in
             try await TestDatabase.withClient(databaseURL) { postgres in
                 let http = ServiceHTTPClient()
@@ -86,18 +88,46 @@ struct OutboxDispatcherIdleTests {
                 let target = ServiceClient(
                     serviceName: "vote", baseURL: "http://127.0.0.1:9", http: http.client, credentials: credentials, timeout: .seconds(1))
                 let dispatcher = OutboxDispatcher(
-                    postgres: postgres, targets: [target], logger: TestEnvironment.logger, pollInterval: .milliseconds(200))
+                    repository: PostgresAuthRepository(database: Database(client: postgres, connectionWait: .seconds(5), queryTimeout: .seconds(5)), outboxTargets: ["vote"]), targets: [target],
+                    logger: TestEnvironment.logger, pollInterval: pollInterval)
                 let running = Task { try await dispatcher.run() }
-                try await Task.sleep(for: .seconds(1.1))
-                let idleRounds = await dispatcher.rounds
-                // About five (fewer on a loaded machine); a loop that stopped waiting runs thousands.
-                #expect(idleRounds <= 8, "rounds in 1.1 s at a 200 ms interval: \(idleRounds)")
-                dispatcher.notifyNewEvent()
-                try await eventually { await dispatcher.rounds > idleRounds }
+                do {
+                    try await body(dispatcher)
+                } catch {
+                    running.cancel()
+                    try await http.client.shutdown()
+                    throw error
+                }
                 running.cancel()
                 _ = try? await running.value
                 try await http.client.shutdown()
             }
+        }
+    }
+
+    /// With a ticker that cannot fire within the test, only the wake-up can start a round.
+    @Test func aLocalEventWakesItAtOnce() async throws {
+        try await withIdleDispatcher(pollInterval: .seconds(3600)) { dispatcher in
+            #expect(await dispatcher.rounds == 0)
+            // The dispatcher may not listen yet when the first wake-up is sent: send until one lands.
+            try await eventually {
+                dispatcher.notifyNewEvent()
+                return await dispatcher.rounds > 0
+            }
+        }
+    }
+
+    /// It polls on its interval (picking up other instances' events and due retries), and
+    /// never faster: a loop that stopped waiting would run thousands of rounds.
+    @Test func pollsOncePerInterval() async throws {
+        let interval = Duration.milliseconds(100)
+        try await withIdleDispatcher(pollInterval: interval) { dispatcher in
+            let start = ContinuousClock.now
+            try await eventually { await dispatcher.rounds >= 3 }
+            let rounds = await dispatcher.rounds
+            let elapsed = ContinuousClock.now - start
+            // At most one round per interval that has passed (load only makes it fewer).
+            #expect(rounds <= Int(elapsed / interval) + 1, "\(rounds) rounds in \(elapsed)")
         }
     }
 }

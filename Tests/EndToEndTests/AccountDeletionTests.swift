@@ -9,7 +9,7 @@ import Testing
 /// Bytes of a 1×1 PNG, a real image for the feed's magic-byte check.
 let tinyPNG = Data(base64Encoded: "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")!
 
-@Suite("End to end: recordings, feeds and account deletion", .enabled(if: Stack.isRunning, "needs the stack from `make test`"))
+@Suite("End to end: recordings, feeds and account deletion")
 struct AccountDeletionTests {
     @Test func recordingsAndFeedsThroughTheGateway() async throws {
         let client = try GatewayClient()

@@ -7,9 +7,7 @@ import TestSupport
 import Testing
 
 /// Feeds through the gateway, with the real auth service and the outbox between them.
-@Suite(
-    "End to end: feeds",
-    .enabled(if: Stack.isRunning && Stack.has("feed"), "needs feed in the stack from `make test`"))
+@Suite("End to end: feeds")
 struct FeedJourneyTests {
     /// PNG magic bytes, then bytes that look like multipart delimiters.
     static let image: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + Array("\r\n--e2e\r\n--x\r\n".utf8) + (0..<200).map { UInt8($0) }

@@ -22,12 +22,28 @@ enum Stack {
         var description: String { "\(variable) is not set: run the end-to-end tests with `make test` (scripts/with-test-stack.sh)" }
     }
 
-    /// The end-to-end suite runs only where the stack is up; `make test` always starts it.
-    static let isRunning = ProcessInfo.processInfo.environment["E2E_GATEWAY_URL"] != nil
+    /// Every service the system has; the end-to-end tests need all of them.
+    static let services = ["auth", "vote", "recording", "feed"]
 
-    /// Whether the stack runs `service` (a checkout has only the services built so far).
-    static func has(_ service: String) -> Bool {
-        ProcessInfo.processInfo.environment["E2E_\(service.uppercased())_URL"] != nil
+    /// The URL of `service` in the stack. A service that is missing (its binary was not
+    /// built, so `with-test-stack.sh` left it out) throws: the test fails, naming it,
+    /// rather than being skipped or passing without it.
+    static func require(_ service: String) throws -> String {
+        let variable = "E2E_\(service.uppercased())_URL"
+        guard let value = ProcessInfo.processInfo.environment[variable], !value.isEmpty else {
+            if ProcessInfo.processInfo.environment["E2E_GATEWAY_URL"] == nil { throw StackNotRunning(variable: "E2E_GATEWAY_URL") }
+            throw ServiceMissing(service: service, variable: variable)
+        }
+        return value
+    }
+
+    struct ServiceMissing: Error, CustomStringConvertible {
+        var service: String
+        var variable: String
+        var description: String {
+            "the test stack runs without the \(service) service (\(variable) is not set): its binary "
+                + "\(service)-service is missing from the build directory; run `swift build` before the end-to-end tests"
+        }
     }
 }
 
@@ -57,6 +73,10 @@ struct GatewayClient: Sendable {
     var http: HTTPClient = .shared
 
     init(base: String? = nil, http: HTTPClient = .shared) throws {
+        if base == nil {
+            // Every test through the gateway needs the whole system behind it.
+            for service in Stack.services { _ = try Stack.require(service) }
+        }
         self.base = try base ?? Stack.gateway
         self.http = http
     }

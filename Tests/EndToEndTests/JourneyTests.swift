@@ -6,7 +6,7 @@ import Shared
 import TestSupport
 import Testing
 
-@Suite("End to end: a user's journey across the services", .enabled(if: Stack.isRunning, "needs the stack from `make test`"))
+@Suite("End to end: a user's journey across the services")
 struct JourneyTests {
     @Test func accountLifecycleThroughTheGateway() async throws {
         let client = try GatewayClient()
@@ -21,7 +21,7 @@ struct JourneyTests {
     }
 }
 
-@Suite("End to end: graceful shutdown", .enabled(if: Stack.isRunning, "needs the stack from `make test`"))
+@Suite("End to end: graceful shutdown")
 struct GracefulShutdownTests {
     /// A second auth instance (same binary, same database) takes slow logins; SIGTERM while
     /// they are in flight must let every one of them finish.
@@ -108,7 +108,7 @@ struct GracefulShutdownTests {
     }
 }
 
-@Suite("End to end: votes through the gateway", .enabled(if: Stack.isRunning, "needs the stack from `make test`"))
+@Suite("End to end: votes through the gateway")
 struct VoteJourneyTests {
     @Test func pollVoteLiveCountsAndAccountDeletion() async throws {
         let client = try GatewayClient()

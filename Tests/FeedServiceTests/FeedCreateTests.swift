@@ -11,56 +11,56 @@ import Testing
 @Suite("Feed: create and read")
 struct FeedCreateTests {
     @Test func createAsJSONThenReadIt() async throws {
-        try await withFeedService { feed in
-            let ada = try await feed.auth.signup(name: "Ada")
-            let response = try await feed.client.send(
+        try await withFeedService { service in
+            let ada = try await service.auth.signup(name: "Ada")
+            let response = try await service.client.send(
                 .post, "/feeds", json: #"{"title": "  Hello  ", "content": "First post"}"#, token: ada.token)
             #expect(response.status == .created)
-            let created = try response.decode(FeedJSON.self)
+            let created = try response.decode(PostBody.self)
             #expect(response.headers[.location] == "/feeds/\(created.id)")
             #expect(created.id == created.id.lowercased())
             #expect(created.title == "Hello")
             #expect(created.content == "First post")
-            #expect(created.author == FeedJSON.Author(id: ada.id.apiString, name: "Ada"))
+            #expect(created.author == PostBody.Author(id: ada.id.apiString, name: "Ada"))
             #expect(created.images == [])
             #expect(created.createdAt == created.updatedAt)
             // author.name is written out, and no other key is.
             #expect(Set(try response.json.keys) == ["id", "title", "content", "author", "images", "createdAt", "updatedAt"])
 
-            let read = try await feed.client.send(.get, "/feeds/\(created.id)")
+            let read = try await service.client.send(.get, "/feeds/\(created.id)")
             #expect(read.status == .ok)
-            #expect(try read.decode(FeedJSON.self) == created)
+            #expect(try read.decode(PostBody.self) == created)
         }
     }
 
     @Test func unknownOrMalformedIDsAreNotFound() async throws {
-        try await withFeedService { feed in
+        try await withFeedService { service in
             for path in ["/feeds/\(UUID().apiString)", "/feeds/not-a-uuid", "/feeds/\(UUID().apiString)/images/\(UUID().apiString)"] {
-                let response = try await feed.client.send(.get, path)
+                let response = try await service.client.send(.get, path)
                 #expect(response.status == .notFound, "\(path)")
                 #expect(response.headers[.contentType] == "application/problem+json")
             }
-            #expect(try await feed.client.send(.get, "/feeds/\(UUID().apiString)").problem.code == "feed_not_found")
+            #expect(try await service.client.send(.get, "/feeds/\(UUID().apiString)").problem.code == "feed_not_found")
         }
     }
 
     @Test func creatingNeedsAValidToken() async throws {
-        try await withFeedService { feed in
-            let anonymous = try await feed.client.send(.post, "/feeds", json: #"{"title": "t", "content": ""}"#)
+        try await withFeedService { service in
+            let anonymous = try await service.client.send(.post, "/feeds", json: #"{"title": "t", "content": ""}"#)
             #expect(anonymous.status == .unauthorized)
             #expect(anonymous.headers[.wwwAuthenticate] == "Bearer")
-            let forged = try await feed.client.send(.post, "/feeds", json: #"{"title": "t", "content": ""}"#, token: "not.a.token")
+            let forged = try await service.client.send(.post, "/feeds", json: #"{"title": "t", "content": ""}"#, token: "not.a.token")
             #expect(forged.status == .unauthorized)
             #expect(try forged.problem.code == "invalid_token")
-            #expect(try await feed.rowCounts().feeds == 0)
+            #expect(try await service.rowCounts().feeds == 0)
         }
     }
 
     @Test func titleAndContentRules() async throws {
-        try await withFeedService { feed in
-            let user = try await feed.auth.signup()
+        try await withFeedService { service in
+            let user = try await service.auth.signup()
             func create(_ json: String) async throws -> TestResponse {
-                try await feed.client.send(.post, "/feeds", json: json, token: user.token)
+                try await service.client.send(.post, "/feeds", json: json, token: user.token)
             }
             let title200 = String(repeating: "t", count: 200)
             let content20k = String(repeating: "c", count: 20_000)
@@ -84,16 +84,16 @@ struct FeedCreateTests {
                 #expect(problem.code == "validation_failed")
                 #expect(Set(problem.errors?.map(\.field) ?? []) == fields, "\(json.prefix(60))")
             }
-            let plain = try await feed.client.send(
+            let plain = try await service.client.send(
                 .post, "/feeds", json: "title=x", token: user.token, headers: [.contentType: "text/plain"])
             #expect(plain.status == .unsupportedMediaType)
-            #expect(try await feed.rowCounts().feeds == 3)
+            #expect(try await service.rowCounts().feeds == 3)
         }
     }
 
     @Test func multipartImagesRoundTripByteForByte() async throws {
-        try await withFeedService { feed in
-            let user = try await feed.auth.signup(name: "Grace")
+        try await withFeedService { service in
+            let user = try await service.auth.signup(name: "Grace")
             let png = TestImages.png(width: 3, height: 2, seed: 7)
             let form = MultipartForm()
                 .field("title", "Pictures")
@@ -102,9 +102,9 @@ struct FeedCreateTests {
                 .file(TestImages.jpegStart, fileName: "c.jpg", contentType: nil)
                 .file(TestImages.webpStart, fileName: "d.webp", contentType: "image/webp")
                 .field("content", "four images, in this order")
-            let response = try await feed.createPost(user, form: form)
+            let response = try await service.createPost(user, form: form)
             #expect(response.status == .created)
-            let created = try response.decode(FeedJSON.self)
+            let created = try response.decode(PostBody.self)
             #expect(created.title == "Pictures")
             #expect(created.content == "four images, in this order")
             #expect(created.author.name == "Grace")
@@ -114,10 +114,10 @@ struct FeedCreateTests {
             for image in created.images {
                 #expect(image.url == "/feeds/\(created.id)/images/\(image.id)")
             }
-            #expect(try await feed.storedKeys().count == 4)
+            #expect(try await service.storedKeys().count == 4)
 
             let first = created.images[0]
-            let download = try await feed.client.send(.get, first.url)
+            let download = try await service.client.send(.get, first.url)
             #expect(download.status == .ok)
             #expect(Array(download.body.readableBytesView) == png)
             #expect(download.headers[.contentType] == "image/png")
@@ -126,125 +126,139 @@ struct FeedCreateTests {
             let etag = try #require(download.headers[.eTag])
             #expect(etag == "\"\(Hex.encode(Crypto.sha256(png)))\"")
 
-            let gif = try await feed.client.send(.get, created.images[1].url)
+            let gif = try await service.client.send(.get, created.images[1].url)
             #expect(Array(gif.body.readableBytesView) == TestImages.gif)
             #expect(gif.headers[.contentType] == "image/gif")
 
-            let notModified = try await feed.client.send(.get, first.url, headers: [.ifNoneMatch: etag])
+            let notModified = try await service.client.send(.get, first.url, headers: [.ifNoneMatch: etag])
             #expect(notModified.status == .notModified)
             #expect(notModified.body.readableBytes == 0)
-            let head = try await feed.client.send(.head, first.url)
+            let head = try await service.client.send(.head, first.url)
             #expect(head.status == .ok)
             #expect(head.headers[.contentLength] == String(png.count))
             #expect(head.body.readableBytes == 0)
 
             // An image id of another post is not found under this one.
-            let other = try await feed.createPost(user)
-            #expect(try await feed.client.send(.get, "/feeds/\(other.id)/images/\(first.id)").status == .notFound)
+            let other = try await service.createPost(user)
+            #expect(try await service.client.send(.get, "/feeds/\(other.id)/images/\(first.id)").status == .notFound)
         }
     }
 
     @Test func aFakeImageIsRejectedAndNothingStays() async throws {
-        try await withFeedService { feed in
-            let user = try await feed.auth.signup()
+        try await withFeedService { service in
+            let user = try await service.auth.signup()
             // Declared PNG, but the bytes are text.
-            let fake = try await feed.createPost(
+            let fake = try await service.createPost(
                 user, form: MultipartForm().field("title", "fake").file(Array("hello, not a png".utf8), contentType: "image/png"))
             #expect(fake.status == .unsupportedMediaType)
             #expect(try fake.problem.code == "unsupported_image_type")
 
             // A real image first, then a fake one: the first one's object goes again.
-            let mixed = try await feed.createPost(
+            let mixed = try await service.createPost(
                 user,
                 form: MultipartForm().field("title", "mixed").file(TestImages.png()).file(Array("<svg/>".utf8), fileName: "x.svg", contentType: "image/svg+xml"))
             #expect(mixed.status == .unsupportedMediaType)
 
             // A real PNG declared as something that is not an image.
-            let declared = try await feed.createPost(
+            let declared = try await service.createPost(
                 user, form: MultipartForm().field("title", "t").file(TestImages.png(), contentType: "text/plain"))
             #expect(declared.status == .unsupportedMediaType)
 
-            let empty = try await feed.createPost(user, form: MultipartForm().field("title", "t").file([]))
+            let empty = try await service.createPost(user, form: MultipartForm().field("title", "t").file([]))
             #expect(empty.status == .unsupportedMediaType)
-            try await feed.expectNothingStored()
+            try await service.expectNothingStored()
         }
     }
 
     @Test func moreThanTenImagesIsABadRequest() async throws {
-        try await withFeedService { feed in
-            let user = try await feed.auth.signup()
+        try await withFeedService { service in
+            let user = try await service.auth.signup()
             var form = MultipartForm().field("title", "too many")
             for seed in 0..<11 { form = form.file(TestImages.png(seed: UInt8(seed))) }
-            let response = try await feed.createPost(user, form: form)
+            let response = try await service.createPost(user, form: form)
             #expect(response.status == .badRequest)
             #expect(try response.problem.errors?.map(\.field) == ["images"])
-            try await feed.expectNothingStored()
+            try await service.expectNothingStored()
 
             var ten = MultipartForm().field("title", "ten")
             for seed in 0..<10 { ten = ten.file(TestImages.png(seed: UInt8(seed))) }
-            let accepted = try await feed.createPost(user, form: ten)
+            let accepted = try await service.createPost(user, form: ten)
             #expect(accepted.status == .created)
-            #expect(try accepted.decode(FeedJSON.self).images.count == 10)
+            #expect(try accepted.decode(PostBody.self).images.count == 10)
         }
     }
 
     @Test func anImageOverTenMebibytesIsTooLarge() async throws {
-        try await withFeedService { feed in
-            let user = try await feed.auth.signup()
+        try await withFeedService { service in
+            let user = try await service.auth.signup()
             let png = TestImages.png()
             let exactly = png + [UInt8](repeating: 0, count: 10 * 1024 * 1024 - png.count)
-            let over = try await feed.createPost(
+            let over = try await service.createPost(
                 user, form: MultipartForm().field("title", "too big").file(TestImages.gif).file(exactly + [0]))
             #expect(over.status == .contentTooLarge)
             #expect(try over.problem.code == "image_too_large")
-            try await feed.expectNothingStored()
+            try await service.expectNothingStored()
 
-            let ok = try await feed.createPost(user, form: MultipartForm().field("title", "just fits").file(exactly))
+            let ok = try await service.createPost(user, form: MultipartForm().field("title", "just fits").file(exactly))
             #expect(ok.status == .created)
-            let image = try #require(try ok.decode(FeedJSON.self).images.first)
+            let image = try #require(try ok.decode(PostBody.self).images.first)
             #expect(image.sizeBytes == exactly.count)
-            #expect(Array(try await feed.client.send(.get, image.url).body.readableBytesView) == exactly)
+            #expect(Array(try await service.client.send(.get, image.url).body.readableBytesView) == exactly)
         }
     }
 
     @Test func aStoreFailingMidCreateLeavesNoRowAndNoObject() async throws {
-        // The second image's put breaks after its first chunk.
-        try await withFeedService(wrapStorage: { FailingStorage(base: $0, failingPut: 2) }) { feed in
-            let user = try await feed.auth.signup()
+        // The disk under the store fails during the second image's put, after its first chunk;
+        // the first image is already stored by then.
+        let failing = Captured<FailingStorage>()
+        try await withFeedService(wrapStorage: { storage, root in
+            let wrapped = FailingStorage(base: storage, root: root, failingPut: 2)
+            failing.set(wrapped)
+            return wrapped
+        }) { service in
+            let user = try await service.auth.signup()
             let form = MultipartForm().field("title", "doomed")
                 .file(TestImages.png(seed: 1)).file(TestImages.png(width: 40, height: 40, seed: 2)).file(TestImages.gif)
-            let response = try await feed.createPost(user, form: form)
+            let response = try await service.createPost(user, form: form)
+            #expect(try #require(failing.value).didBreak, "the disk failure was never injected")
+            // The service's answer to a store that fails: 503 with Retry-After, as problem+json.
             #expect(response.status == .serviceUnavailable)
+            #expect(response.headers[.contentType] == "application/problem+json")
             #expect(try response.problem.code == "service_unavailable")
-            try await feed.expectNothingStored()
-            #expect(try await feed.list().items.isEmpty)
+            #expect(response.headers[.retryAfter] != nil)
+            // And nothing of the request stays: no row, not the first image's object, no partial file.
+            try await service.expectNothingStored()
+            #expect(try await service.list().items.isEmpty)
+            // The store works again afterwards (its staging folder comes back).
+            let ok = try await service.createPost(user, form: MultipartForm().field("title", "later").file(TestImages.gif))
+            #expect(ok.status == .created)
         }
     }
 
     @Test func malformedMultipartIsABadRequest() async throws {
-        try await withFeedService { feed in
-            let user = try await feed.auth.signup()
-            let unknownField = try await feed.createPost(user, form: MultipartForm().field("title", "t").field("colour", "red"))
+        try await withFeedService { service in
+            let user = try await service.auth.signup()
+            let unknownField = try await service.createPost(user, form: MultipartForm().field("title", "t").field("colour", "red"))
             #expect(unknownField.status == .badRequest)
             #expect(try unknownField.problem.errors?.map(\.field) == ["colour"])
 
-            let twice = try await feed.createPost(user, form: MultipartForm().field("title", "a").field("title", "b"))
+            let twice = try await service.createPost(user, form: MultipartForm().field("title", "a").field("title", "b"))
             #expect(twice.status == .badRequest)
 
             // The body ends inside the image part: the client went away.
             let form = MultipartForm().field("title", "cut").file(TestImages.png())
             var truncated = form.encoded
             truncated.moveWriterIndex(to: truncated.writerIndex - 30)
-            let cut = try await feed.client.executeRequest(
+            let cut = try await service.client.executeRequest(
                 uri: "/feeds", method: .post,
                 headers: [.contentType: form.contentType, .authorization: "Bearer \(user.token)"], body: truncated)
             #expect(cut.status == .badRequest)
             #expect(try cut.problem.code == "upload_incomplete")
 
-            let noBoundary = try await feed.client.send(
+            let noBoundary = try await service.client.send(
                 .post, "/feeds", json: "x", token: user.token, headers: [.contentType: "multipart/form-data"])
             #expect(noBoundary.status == .badRequest)
-            try await feed.expectNothingStored()
+            try await service.expectNothingStored()
         }
     }
 }

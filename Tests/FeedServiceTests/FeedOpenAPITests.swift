@@ -13,27 +13,27 @@ import Testing
 @Suite("Feed: OpenAPI document")
 struct FeedOpenAPITests {
     @Test func documentMatchesTheRunningService() async throws {
-        try await withFeedService { feed in
-            let check = try await ContractCheck(client: feed.client)
+        try await withFeedService { service in
+            let check = try await ContractCheck(client: service.client)
             // Requests ContractCheck.call cannot make (headers, multipart) are checked by hand.
             func call(_ method: HTTPRequest.Method, _ path: String, json: String? = nil, token: String? = nil, headers: HTTPFields = [:]) async throws -> TestResponse {
                 guard !headers.isEmpty else { return try await check.call(method, path, json: json, token: token) }
-                let response = try await feed.client.send(method, path, json: json, token: token, headers: headers)
+                let response = try await service.client.send(method, path, json: json, token: token, headers: headers)
                 check.record(check.contract.validate(response, method: method, path: path))
                 return response
             }
             func call(_ method: HTTPRequest.Method, _ path: String, form: MultipartForm, token: String?) async throws -> TestResponse {
-                let response = try await feed.client.send(method, path, form: form, token: token)
+                let response = try await service.client.send(method, path, form: form, token: token)
                 check.record(check.contract.validate(response, method: method, path: path))
                 return response
             }
 
-            let ada = try await feed.auth.signup(name: "Ada")
-            let eve = try await feed.auth.signup(name: "Eve")
+            let ada = try await service.auth.signup(name: "Ada")
+            let eve = try await service.auth.signup(name: "Eve")
             let created = try await call(.post, "/feeds", json: #"{"title": "doc", "content": "text"}"#, token: ada.token)
-            let post = try created.decode(FeedJSON.self)
+            let post = try created.decode(PostBody.self)
             let withImage = try await call(.post, "/feeds", form: MultipartForm().field("title", "pic").file(TestImages.png()), token: ada.token)
-            let picture = try withImage.decode(FeedJSON.self)
+            let picture = try withImage.decode(PostBody.self)
             _ = try await call(.post, "/feeds", json: #"{"title": ""}"#, token: ada.token)
             _ = try await call(.post, "/feeds", json: #"{"title": "x"}"#)
             _ = try await call(.post, "/feeds", form: MultipartForm().field("title", "x").file(Array("no".utf8)), token: ada.token)
@@ -57,7 +57,7 @@ struct FeedOpenAPITests {
             _ = try await call(.patch, "/feeds/\(UUID().apiString)", json: #"{"title": "x"}"#, token: ada.token)
             _ = try await call(.patch, "/feeds/\(post.id)", json: #"{"title": "x"}"#)
 
-            let image = try await feed.client.send(.get, "/feeds/\(picture.id)").decode(FeedJSON.self).images[0]
+            let image = try await service.client.send(.get, "/feeds/\(picture.id)").decode(PostBody.self).images[0]
             let bytes = try await call(.get, image.url)
             _ = try await call(.get, image.url, headers: [.ifNoneMatch: bytes.headers[.eTag] ?? ""])
             _ = try await call(.get, image.url, headers: [.range: "bytes=0-3"])

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import ObjectStore
 import Shared
 import TestSupport
 import Testing
@@ -12,63 +13,68 @@ import Testing
 @Suite("Feed: account deletion, sweeper, operations")
 struct FeedOperationsTests {
     @Test func internalDeleteRemovesTheUsersPostsAndImages() async throws {
-        try await withFeedService { feed in
-            let gone = try await feed.auth.signup(name: "Gone")
-            let stays = try await feed.auth.signup(name: "Stays")
-            let first = try await feed.createPost(gone, form: MultipartForm().field("title", "a").file(TestImages.png())).decode(FeedJSON.self)
-            _ = try await feed.createPost(gone, form: MultipartForm().field("title", "b").file(TestImages.gif).file(TestImages.png(seed: 4)))
-            let kept = try await feed.createPost(stays, form: MultipartForm().field("title", "c").file(TestImages.gif)).decode(FeedJSON.self)
-            #expect(try await feed.storedKeys().count == 4)
+        try await withFeedService { service in
+            let gone = try await service.auth.signup(name: "Gone")
+            let stays = try await service.auth.signup(name: "Stays")
+            let first = try await service.createPost(gone, form: MultipartForm().field("title", "a").file(TestImages.png())).decode(PostBody.self)
+            _ = try await service.createPost(gone, form: MultipartForm().field("title", "b").file(TestImages.gif).file(TestImages.png(seed: 4)))
+            let kept = try await service.createPost(stays, form: MultipartForm().field("title", "c").file(TestImages.gif)).decode(PostBody.self)
+            #expect(try await service.storedKeys().count == 4)
 
             let path = "/internal/users/\(gone.id.apiString)"
             // User tokens (even the user's own) are not service credentials.
-            #expect(try await feed.client.send(.delete, path, token: gone.token).status == .unauthorized)
-            #expect(try await feed.client.send(.delete, path).status == .unauthorized)
-            #expect(try await feed.rowCounts().feeds == 3)
+            #expect(try await service.client.send(.delete, path, token: gone.token).status == .unauthorized)
+            #expect(try await service.client.send(.delete, path).status == .unauthorized)
+            #expect(try await service.rowCounts().feeds == 3)
 
-            let service = try TestEnvironment.serviceToken(from: "auth")
-            #expect(try await feed.client.send(.delete, path, token: service).status == .noContent)
-            #expect(try await feed.list().items.map(\.id) == [kept.id])
-            #expect(try await feed.client.send(.get, "/feeds/\(first.id)").status == .notFound)
-            #expect(try await feed.storedKeys() == [kept.images[0].objectKey(post: kept.id)])
-            #expect(try await feed.rowCounts().images == 1)
+            let credential = try TestEnvironment.serviceToken(from: "auth")
+            #expect(try await service.client.send(.delete, path, token: credential).status == .noContent)
+            #expect(try await service.list().items.map(\.id) == [kept.id])
+            #expect(try await service.client.send(.get, "/feeds/\(first.id)").status == .notFound)
+            #expect(try await service.storedKeys() == [kept.images[0].objectKey(post: kept.id)])
+            #expect(try await service.rowCounts().images == 1)
 
             // Idempotent.
-            #expect(try await feed.client.send(.delete, path, token: service).status == .noContent)
-            #expect(try await feed.client.send(.delete, "/internal/users/\(UUID().apiString)", token: service).status == .noContent)
-            #expect(try await feed.client.send(.delete, "/internal/users/nope", token: service).status == .badRequest)
+            #expect(try await service.client.send(.delete, path, token: credential).status == .noContent)
+            #expect(try await service.client.send(.delete, "/internal/users/\(UUID().apiString)", token: credential).status == .noContent)
+            #expect(try await service.client.send(.delete, "/internal/users/nope", token: credential).status == .badRequest)
         }
     }
 
     @Test func theSweeperRemovesObjectsWithoutARow() async throws {
-        try await withFeedService(extra: ["FEED_SWEEP_INTERVAL_SECONDS": "0.1", "FEED_ORPHAN_GRACE_SECONDS": "0"]) { feed in
-            let ada = try await feed.auth.signup()
-            let post = try await feed.createPost(ada, form: MultipartForm().field("title", "kept").file(TestImages.png())).decode(FeedJSON.self)
+        // A grace of an hour, and an orphan made two hours old: with a grace of 0 the sweeper
+        // (every 0.1 s) could also take the post's image between its put and its row's commit.
+        try await withFeedService(extra: ["FEED_SWEEP_INTERVAL_SECONDS": "0.1", "FEED_ORPHAN_GRACE_SECONDS": "3600"]) { service in
+            let ada = try await service.auth.signup()
+            let post = try await service.createPost(ada, form: MultipartForm().field("title", "kept").file(TestImages.png())).decode(PostBody.self)
             let orphan = try ObjectKey("feeds/\(UUID().apiString)/\(UUID().apiString)")
             let bytes = ByteBuffer(bytes: TestImages.gif)
-            try await feed.storage.put(orphan, body: RequestBody(buffer: bytes), length: Int64(bytes.readableBytes))
-            try await eventually { try await feed.storage.head(orphan) == nil }
-            #expect(try await feed.storedKeys() == [post.images[0].objectKey(post: post.id)])
-            #expect(try await feed.client.send(.get, post.images[0].url).status == .ok)
+            try await service.storage.put(orphan, body: RequestBody(buffer: bytes), length: Int64(bytes.readableBytes))
+            try FileManager.default.setAttributes(
+                [.modificationDate: Date.now.addingTimeInterval(-7200)], ofItemAtPath: service.storagePath + "/" + orphan.rawValue)
+            #expect(try await service.storage.head(orphan).map { $0.lastModified < Date.now.addingTimeInterval(-3600) } == true)
+            try await eventually { try await service.storage.head(orphan) == nil }
+            #expect(try await service.storedKeys() == [post.images[0].objectKey(post: post.id)])
+            #expect(try await service.client.send(.get, post.images[0].url).status == .ok)
         }
     }
 
     @Test func healthReadinessMetricsAndDocument() async throws {
-        try await withFeedService { feed in
-            #expect(try await feed.client.send(.get, "/health").status == .ok)
-            let ready = try await feed.client.send(.get, "/ready")
+        try await withFeedService { service in
+            #expect(try await service.client.send(.get, "/health").status == .ok)
+            let ready = try await service.client.send(.get, "/ready")
             #expect(ready.status == .ok)
             #expect(try ready.json["checks"] == .object(["database": .string("ok"), "storage": .string("ok")]))
-            let metrics = try await feed.client.send(.get, "/metrics")
+            let metrics = try await service.client.send(.get, "/metrics")
             #expect(metrics.status == .ok)
-            let document = try await feed.client.send(.get, "/openapi.yaml")
+            let document = try await service.client.send(.get, "/openapi.yaml")
             #expect(String(buffer: document.body).hasPrefix("openapi: 3.1"))
         }
     }
 
     @Test func readinessReportsABrokenStore() async throws {
-        try await withFeedService(extra: ["STORAGE_PATH": "/dev/null/feed-store"]) { feed in
-            let ready = try await feed.client.send(.get, "/ready")
+        try await withFeedService(extra: ["STORAGE_PATH": "/dev/null/feed-store"]) { service in
+            let ready = try await service.client.send(.get, "/ready")
             #expect(ready.status == .serviceUnavailable)
             #expect(try ready.json["checks"] == .object(["database": .string("ok"), "storage": .string("unavailable")]))
         }

@@ -6,6 +6,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import PostgresNIO
+import ObjectStore
 import Shared
 import Synchronization
 import TestSupport
@@ -125,7 +126,7 @@ struct FeedTestContext: Sendable {
 /// real auth service started for it (stopped afterwards, or earlier by the test).
 func withFeedService(
     extra: [String: String] = [:],
-    wrapStorage: @escaping @Sendable (any ObjectStorage) -> any ObjectStorage = { $0 },
+    wrapStorage: @escaping @Sendable (any ObjectStorage, _ storagePath: String) -> any ObjectStorage = { storage, _ in storage },
     _ test: @escaping @Sendable (FeedTestContext) async throws -> Void
 ) async throws {
     let auth = try await RunningAuth.start()
@@ -139,9 +140,10 @@ func withFeedService(
         let configuration = try FeedConfiguration(
             reader: TestEnvironment.reader(databaseURL: databaseURL, extra: variables), logger: TestEnvironment.logger)
         let calls = DirectoryCalls()
-        let app = try await buildApplication(
-            configuration: configuration, logger: TestEnvironment.logger,
-            dependencies: FeedDependencies(wrapStorage: wrapStorage, wrapDirectory: { CountingDirectory(base: $0, calls: calls) }))
+        var dependencies = try FeedDependencies(configuration: configuration, logger: TestEnvironment.logger)
+        dependencies.storage = wrapStorage(dependencies.storage, storagePath)
+        dependencies.authorDirectory = CountingDirectory(base: dependencies.authorDirectory, calls: calls)
+        let app = try buildApplication(dependencies)
         let storage = try FileSystemObjectStorage(root: storagePath, logger: TestEnvironment.logger)
         try await app.test(.router) { client in
             try await test(FeedTestContext(
@@ -189,11 +191,11 @@ extension FeedTestContext {
         #expect(try incomingFiles() == [], sourceLocation: sourceLocation)
     }
 
-    func createPost(_ user: TestUser, title: String = "Hello", content: String = "First post") async throws -> FeedJSON {
+    func createPost(_ user: TestUser, title: String = "Hello", content: String = "First post") async throws -> PostBody {
         let response = try await client.send(
             .post, "/feeds", json: #"{"title": "\#(title)", "content": "\#(content)"}"#, token: user.token)
         #expect(response.status == .created)
-        return try response.decode(FeedJSON.self)
+        return try response.decode(PostBody.self)
     }
 
     func createPost(_ user: TestUser, form: MultipartForm) async throws -> TestResponse {
@@ -218,7 +220,7 @@ extension FeedTestContext {
 
 // MARK: - JSON the tests read
 
-struct FeedJSON: Decodable, Equatable {
+struct PostBody: Decodable, Equatable {
     struct Author: Decodable, Equatable {
         var id: String
         var name: String?
@@ -239,7 +241,7 @@ struct FeedJSON: Decodable, Equatable {
 }
 
 struct PageJSON: Decodable {
-    var items: [FeedJSON]
+    var items: [PostBody]
     var nextCursor: String?
 }
 
@@ -354,17 +356,28 @@ enum TestImages {
 
 // MARK: - a store that breaks
 
-/// Fails the `failingPut`-th put after some of its bytes went through, like a store that
-/// goes away mid-upload. Everything else goes to `base`.
-final class FailingStorage: ObjectStorage {
+/// A real filesystem store whose disk fails under the `failingPut`-th put, after its first
+/// chunk: the folder the store stages uploads in disappears (as an unmounted or broken volume
+/// would make it), so the store's own write fails and the store reports it as it does any disk
+/// failure. The fake itself throws nothing: what the client sees is the service's doing.
+final class FailingStorage: ForwardingObjectStorage {
     let base: any ObjectStorage
+    let root: String
     let failingPut: Int
     private let puts = Mutex(0)
+    private let broke = Mutex(false)
 
-    init(base: any ObjectStorage, failingPut: Int) {
+    init(base: any ObjectStorage, root: String, failingPut: Int) {
         self.base = base
+        self.root = root
         self.failingPut = failingPut
     }
+
+    /// Whether the disk failure really happened (a test that expects it checks this).
+    var didBreak: Bool { broke.withLock { $0 } }
+
+    /// Where the store stages an upload until it is complete (see `FeedTestContext.incomingFiles`).
+    var stagingFolder: String { root + "/.incoming" }
 
     func put<Body: AsyncSequence & Sendable>(_ key: ObjectKey, body: Body, length: Int64?) async throws -> ObjectInfo
     where Body.Element == ByteBuffer {
@@ -373,34 +386,40 @@ final class FailingStorage: ObjectStorage {
             return count
         }
         guard number == failingPut else { return try await base.put(key, body: body, length: length) }
-        return try await base.put(key, body: BreakingSequence(base: body), length: length)
+        let failure = DiskFailingSequence(base: body) { [self] in
+            // The upload's partial file is open in there right now.
+            guard FileManager.default.fileExists(atPath: stagingFolder) else { return }
+            try? FileManager.default.removeItem(atPath: stagingFolder)
+            broke.withLock { $0 = true }
+        }
+        return try await base.put(key, body: failure, length: length)
     }
-
-    func get(_ key: ObjectKey, range: ClosedRange<Int64>?) async throws -> ObjectContent { try await base.get(key, range: range) }
-    func head(_ key: ObjectKey) async throws -> ObjectInfo? { try await base.head(key) }
-    func delete(_ key: ObjectKey) async throws { try await base.delete(key) }
-    func list(prefix: String, startAfter: ObjectKey?, limit: Int) async throws -> [ObjectInfo] {
-        try await base.list(prefix: prefix, startAfter: startAfter, limit: limit)
-    }
-    func removeAbandonedUploads(olderThan date: Date) async throws -> Int { try await base.removeAbandonedUploads(olderThan: date) }
-    func prepare() async throws { try await base.prepare() }
 }
 
-/// Passes the first chunk on, then fails as an unreachable store does.
-struct BreakingSequence<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
+/// A value a test hands out of a `@Sendable` closure (e.g. the store it wrapped).
+final class Captured<Value: Sendable>: Sendable {
+    private let slot = Mutex<Value?>(nil)
+    func set(_ value: Value) { slot.withLock { $0 = value } }
+    var value: Value? { slot.withLock { $0 } }
+}
+
+/// Passes the body through unchanged, calling `breakDisk` once after the first chunk.
+struct DiskFailingSequence<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
     typealias Element = ByteBuffer
     let base: Base
+    let breakDisk: @Sendable () -> Void
 
     struct AsyncIterator: AsyncIteratorProtocol {
         var base: Base.AsyncIterator
+        let breakDisk: @Sendable () -> Void
         var delivered = 0
 
         mutating func next() async throws -> ByteBuffer? {
-            guard delivered == 0 else { throw APIError.unavailable("The file store is unavailable. Try again shortly.") }
+            if delivered == 1 { breakDisk() }
             delivered += 1
             return try await base.next()
         }
     }
 
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator()) }
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), breakDisk: breakDisk) }
 }

@@ -5,7 +5,9 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import PostgresNIO
+import ObjectStore
 import Shared
+import Synchronization
 import TestSupport
 import Testing
 
@@ -14,9 +16,9 @@ import Testing
 /// What a test can reach besides the HTTP client: the database and the service's parts.
 struct RecordingHarness: Sendable {
     let databaseURL: String
-    let components: RecordingComponents
+    let dependencies: RecordingDependencies
 
-    var storage: any ObjectStorage { components.storage }
+    var storage: any ObjectStorage { dependencies.storage }
 
     /// Every object key in the store under `recordings/`.
     func storedKeys() async throws -> [String] {
@@ -50,6 +52,7 @@ func withRecordingService(
     mode: TestingSetup = .router,
     extra: [String: String] = [:],
     waitForReady: Bool = true,
+    wrapStorage: @escaping @Sendable (any ObjectStorage) -> any ObjectStorage = { $0 },
     _ test: @escaping @Sendable (any TestClientProtocol, RecordingHarness) async throws -> Void
 ) async throws {
     let databaseURL = try await TestDatabase.create()
@@ -62,14 +65,15 @@ func withRecordingService(
             "RECORDING_PURGE_INTERVAL_SECONDS": "3600", "RECORDING_SWEEP_INTERVAL_SECONDS": "3600",
         ]) { $1 }.merging(extra) { $1 })
     let configuration = try RecordingConfiguration(reader: reader, logger: TestEnvironment.logger)
-    let components = try RecordingComponents(configuration: configuration, logger: TestEnvironment.logger)
-    let app = try buildApplication(components)
-    let harness = RecordingHarness(databaseURL: databaseURL, components: components)
+    var dependencies = try RecordingDependencies(configuration: configuration, logger: TestEnvironment.logger)
+    // What the routes (uploads, downloads) use; the purger and sweeper keep the store itself.
+    dependencies.storage = wrapStorage(dependencies.storage)
+    let app = try buildApplication(dependencies)
+    let harness = RecordingHarness(databaseURL: databaseURL, dependencies: dependencies)
     try await app.test(mode) { client in
         // The store is prepared by a background service; wait for it like a load balancer would.
-        let deadline = ContinuousClock.now + .seconds(20)
-        while waitForReady, try await client.send(.get, "/ready").status != .ok, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
+        if waitForReady {
+            try await eventually(timeout: .seconds(20)) { try await client.send(.get, "/ready").status == .ok }
         }
         try await test(client, harness)
     }
@@ -177,4 +181,43 @@ extension TestClientProtocol {
         #expect(response.status == .ok, "list answered \(response.status): \(String(buffer: response.body))")
         return try response.decode(RecordingPage.self)
     }
+}
+
+// MARK: - watching the store
+
+/// Counts the bytes the service hands to the store's `put`, so a test can wait until an
+/// upload has really reached the store (instead of sleeping and hoping it did).
+final class StoreProbe: Sendable {
+    private let bytes = Mutex<Int64>(0)
+    func add(_ count: Int) { bytes.withLock { $0 += Int64(count) } }
+    var bytesStored: Int64 { bytes.withLock { $0 } }
+}
+
+/// The store, with the bytes of every put counted into `probe`.
+struct ProbedStorage: ForwardingObjectStorage {
+    let base: any ObjectStorage
+    let probe: StoreProbe
+
+    func put<Body: AsyncSequence & Sendable>(_ key: ObjectKey, body: Body, length: Int64?) async throws -> ObjectInfo
+    where Body.Element == ByteBuffer {
+        try await base.put(key, body: CountingSequence(base: body, probe: probe), length: length)
+    }
+}
+
+struct CountingSequence<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
+    typealias Element = ByteBuffer
+    let base: Base
+    let probe: StoreProbe
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var base: Base.AsyncIterator
+        let probe: StoreProbe
+        mutating func next() async throws -> ByteBuffer? {
+            let buffer = try await base.next()
+            if let buffer { probe.add(buffer.readableBytes) }
+            return buffer
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), probe: probe) }
 }

@@ -4,6 +4,7 @@ import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import PostgresNIO
+import ObjectStore
 import Shared
 import TestSupport
 import Testing
@@ -51,13 +52,13 @@ struct RecordingTrashTests {
             #expect(try await client.send(.delete, "/recordings/\(recording.id)", token: user.token).status == .noContent)
             #expect(try await client.send(.delete, "/recordings/\(other.id)", token: user.token).status == .noContent)
             // Within the retention nothing is due.
-            #expect(try await harness.components.purger.purgeDue() == 0)
+            #expect(try await harness.dependencies.purger.purgeDue() == 0)
             #expect(try await harness.storedKeys().count == 2)
             // The retention of one of them passes.
             try await harness.execute("UPDATE recordings SET purge_after = now() - interval '1 second' WHERE id = \(recording.id)")
             #expect(try await client.list("?deleted=true", token: user.token).items.map(\.id) == [other.id])
             #expect(try await client.send(.post, "/recordings/\(recording.id)/restore", token: user.token).status == .notFound)
-            #expect(try await harness.components.purger.purgeDue() == 1)
+            #expect(try await harness.dependencies.purger.purgeDue() == 1)
             #expect(try await harness.storedKeys() == ["recordings/\(other.id.uuidString.lowercased())"])
             #expect(try await harness.rowCount() == 1)
             // The other one is still restorable.
@@ -112,16 +113,22 @@ struct RecordingTrashTests {
             // What a crash between storing the bytes and committing the row leaves behind.
             let orphan = try ObjectKey("recordings/\(UUID().uuidString.lowercased())")
             try await harness.storage.put(orphan, body: ObjectBody([1, 2, 3]), length: 3)
-            try await Task.sleep(for: .milliseconds(1100))  // object timestamps have one-second resolution on S3
-            #expect(try await harness.components.sweeper.sweep() == 1)
+            // Object timestamps have one-second resolution on S3: the orphan counts as old
+            // once its timestamp is past, so sweep until it went.
+            var removed = 0
+            try await eventually {
+                removed += try await harness.dependencies.sweeper.sweep()
+                return removed >= 1
+            }
+            #expect(removed == 1)
             #expect(try await harness.storedKeys() == ["recordings/\(recording.id.uuidString.lowercased())"])
-            #expect(try await harness.components.sweeper.sweep() == 0)
+            #expect(try await harness.dependencies.sweeper.sweep() == 0)
         }
         // Within the grace period an object without a row may be an upload about to commit.
         try await withRecordingService(.fileSystem, extra: ["RECORDING_ORPHAN_GRACE_SECONDS": "3600"]) { _, harness in
             let young = try ObjectKey("recordings/\(UUID().uuidString.lowercased())")
             try await harness.storage.put(young, body: ObjectBody([1]), length: 1)
-            #expect(try await harness.components.sweeper.sweep() == 0)
+            #expect(try await harness.dependencies.sweeper.sweep() == 0)
             #expect(try await harness.storage.head(young) != nil)
         }
     }
@@ -129,7 +136,10 @@ struct RecordingTrashTests {
     /// The client goes away mid-body: no row, and nothing in the store once the sweeper ran.
     @Test(arguments: TestStorageBackend.allCases)
     func interruptedUploadLeavesNothing(backend: TestStorageBackend) async throws {
-        try await withRecordingService(backend, mode: .live, extra: ["RECORDING_ORPHAN_GRACE_SECONDS": "0"]) { client, harness in
+        let probe = StoreProbe()
+        try await withRecordingService(
+            backend, mode: .live, extra: ["RECORDING_ORPHAN_GRACE_SECONDS": "0"], wrapStorage: { ProbedStorage(base: $0, probe: probe) }
+        ) { client, harness in
             let user = try TestUser()
             let port = try #require(client.port)
             let http = HTTPClient(eventLoopGroupProvider: .singleton)
@@ -145,22 +155,25 @@ struct RecordingTrashTests {
                 let head = multipart
                     ? Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.mp3\"\r\nContent-Type: audio/mpeg\r\n\r\n".utf8)
                     : []
-                // Announces 8 MiB, sends 3 MiB, then the connection is dropped.
-                request.body = .stream(InterruptedBody(head: head, chunks: 3, counter: sent), length: .known(Int64(8 << 20)))
+                // Announces 8 MiB, sends 3 MiB, waits until the store has received the first
+                // 1 MiB of this upload, then the connection is dropped.
+                let storedBefore = probe.bytesStored
+                let reachedStore: @Sendable () -> Bool = { probe.bytesStored >= storedBefore + (1 << 20) }
+                request.body = .stream(
+                    InterruptedBody(head: head, chunks: 3, counter: sent, reachedStore: reachedStore), length: .known(Int64(8 << 20)))
                 await #expect(throws: (any Error).self) { _ = try await http.execute(request, timeout: .seconds(30)) }
+                #expect(reachedStore(), "the upload never reached the store")
             }
             #expect(sent.value >= 6 << 20)
-            // The server notices on its own; give it a moment, then check.
-            let deadline = ContinuousClock.now + .seconds(10)
-            while ContinuousClock.now < deadline {
-                if try await harness.storedKeys().isEmpty { break }
-                try await Task.sleep(for: .milliseconds(100))
+            // No row ever, and nothing in the store once the sweeper ran (with a grace of 0,
+            // but object timestamps of one-second resolution on S3: sweep until it holds).
+            #expect(try await harness.rowCount() == 0)
+            try await eventually(timeout: .seconds(20)) {
+                _ = try await harness.dependencies.sweeper.sweep()
+                return try await harness.storage.list(prefix: "", startAfter: nil, limit: 10).isEmpty
             }
             #expect(try await harness.rowCount() == 0)
-            try await Task.sleep(for: .milliseconds(1100))
-            _ = try await harness.components.sweeper.sweep()
             #expect(try await harness.storedKeys() == [])
-            #expect(try await harness.storage.list(prefix: "", startAfter: nil, limit: 10) == [])
             // The service still works.
             let ok = try await client.uploadRaw(TestAudio.bytes(100), token: user.token)
             #expect(ok.status == .created)
@@ -206,18 +219,21 @@ final class SentCounter: Sendable {
 
 import Synchronization
 
-/// Sends `head`, then `chunks` MiB of audio, then fails: the client aborts the request.
+/// Sends `head`, then `chunks` MiB of audio, then, once `reachedStore` holds (or after
+/// a deadline), fails: the client aborts the request.
 struct InterruptedBody: AsyncSequence, Sendable {
     typealias Element = ByteBuffer
     struct Gone: Error {}
     let head: [UInt8]
     let chunks: Int
     let counter: SentCounter
+    let reachedStore: @Sendable () -> Bool
 
     struct AsyncIterator: AsyncIteratorProtocol {
         let head: [UInt8]
         let chunks: Int
         let counter: SentCounter
+        let reachedStore: @Sendable () -> Bool
         var index = -1
 
         mutating func next() async throws -> ByteBuffer? {
@@ -227,8 +243,12 @@ struct InterruptedBody: AsyncSequence, Sendable {
                 index += 1
             }
             guard index < chunks else {
-                // Let the bytes reach the server before the connection goes.
-                try await Task.sleep(for: .milliseconds(300))
+                // Let the bytes reach the store before the connection goes (the test checks
+                // afterwards that they did; this runs outside the test's task, so it only waits).
+                let deadline = ContinuousClock.now + .seconds(20)
+                while !reachedStore(), ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
                 throw Gone()
             }
             let chunk = TestAudio.bytes(1 << 20, seed: UInt64(index))
@@ -237,5 +257,7 @@ struct InterruptedBody: AsyncSequence, Sendable {
         }
     }
 
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(head: head, chunks: chunks, counter: counter) }
+    func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(head: head, chunks: chunks, counter: counter, reachedStore: reachedStore)
+    }
 }

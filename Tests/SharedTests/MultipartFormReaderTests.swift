@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import ObjectStore
 import Shared
 import TestSupport
 import Testing

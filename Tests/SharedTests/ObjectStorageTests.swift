@@ -2,6 +2,7 @@ import Configuration
 import Foundation
 import Logging
 import NIOCore
+import ObjectStore
 import Shared
 import TestSupport
 import Testing

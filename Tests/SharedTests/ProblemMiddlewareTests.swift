@@ -23,13 +23,13 @@ private func withFailingRoutes(_ test: @escaping @Sendable (any TestClientProtoc
         return body.name
     }
     let databaseURL = try await TestDatabase.create()
-    let postgres = PostgresClient(
-        configuration: try CommonConfiguration(
-            reader: TestEnvironment.reader(databaseURL: databaseURL), serviceName: "test", defaultPort: 0,
-            logger: TestEnvironment.logger).database,
-        backgroundLogger: TestEnvironment.logger)
+    let database = try CommonConfiguration(
+        reader: TestEnvironment.reader(databaseURL: databaseURL), serviceName: "test", defaultPort: 0,
+        logger: TestEnvironment.logger
+    ).makeDatabase(logger: TestEnvironment.logger)
+    let postgres = database.pool
     router.get("wrapped") { _, context -> String in
-        try await postgres.withTransaction(logger: context.logger) { connection in
+        try await database.transaction(logger: context.logger) { connection in
             try await connection.query("SELECT 1", logger: context.logger).consume()
             throw APIError.notFound("thing_not_found", "No such thing.")
         }
@@ -151,10 +151,16 @@ struct OperationsTests {
             let ready = try await client.send(.get, "/ready")
             #expect(ready.status == .ok)
             #expect(try ready.json["status"] == .string("ready"))
-            _ = try await client.send(.get, "/api-error")
-            let metrics = try await client.send(.get, "/metrics")
-            #expect(metrics.status == .ok)
-            #expect(String(buffer: metrics.body).contains("hb_requests"))
+            // The request counter is process-wide and other tests of this suite call
+            // `/api-error` too: it must have grown by at least the requests sent here.
+            func apiErrorCount() async throws -> Double {
+                let metrics = try await client.send(.get, "/metrics")
+                #expect(metrics.status == .ok)
+                return requestCount(in: String(buffer: metrics.body), route: "/api-error", status: 409)
+            }
+            let before = try await apiErrorCount()
+            for _ in 0..<3 { #expect(try await client.send(.get, "/api-error").status == .conflict) }
+            try await eventually { try await apiErrorCount() >= before + 3 }
             #expect(String(buffer: try await client.send(.get, "/openapi.yaml").body).hasPrefix("openapi: 3.1.0"))
         }
     }
@@ -176,4 +182,12 @@ struct OperationsTests {
             #expect(simple.headers[.accessControlAllowOrigin] == "https://app.example")
         }
     }
+}
+
+/// The `hb_requests` count of one route and status in a Prometheus text exposition.
+private func requestCount(in exposition: String, route: String, status: Int) -> Double {
+    exposition.split(separator: "\n")
+        .filter { $0.hasPrefix("hb_requests{") && $0.contains(#""\#(route)""#) && $0.contains(#""\#(status)""#) }
+        .compactMap { Double($0.split(separator: " ").last ?? "") }
+        .reduce(0, +)
 }

@@ -1,6 +1,8 @@
 import Configuration
 import Foundation
 import Logging
+import NIOCore
+import ObjectStore
 import Shared
 
 /// The object stores tests run against: a fresh folder, or a fresh bucket on the
@@ -73,4 +75,28 @@ public enum TestStorageBackend: String, Sendable, CaseIterable, CustomStringConv
             throw error
         }
     }
+}
+
+/// A store that hands every call to `base`: a test's wrapper (one that counts, one that
+/// breaks mid-upload) implements only the calls it changes.
+public protocol ForwardingObjectStorage: ObjectStorage {
+    var base: any ObjectStorage { get }
+}
+
+extension ForwardingObjectStorage {
+    @discardableResult
+    public func put<Body: AsyncSequence & Sendable>(_ key: ObjectKey, body: Body, length: Int64?) async throws -> ObjectInfo
+    where Body.Element == ByteBuffer {
+        try await base.put(key, body: body, length: length)
+    }
+    public func get(_ key: ObjectKey, range: ClosedRange<Int64>?) async throws -> ObjectContent { try await base.get(key, range: range) }
+    public func head(_ key: ObjectKey) async throws -> ObjectInfo? { try await base.head(key) }
+    public func delete(_ key: ObjectKey) async throws { try await base.delete(key) }
+    public func list(prefix: String, startAfter: ObjectKey?, limit: Int) async throws -> [ObjectInfo] {
+        try await base.list(prefix: prefix, startAfter: startAfter, limit: limit)
+    }
+    public func removeAbandonedUploads(olderThan date: Date) async throws -> Int {
+        try await base.removeAbandonedUploads(olderThan: date)
+    }
+    public func prepare() async throws { try await base.prepare() }
 }

@@ -103,13 +103,10 @@ extension TestClientProtocol {
         try await send(.delete, "/polls/\(poll)/votes/me", token: user.token)
     }
 
-    /// Waits (briefly) until `/ready` says yes: the notification listener is connected.
-    func waitUntilReady() async throws {
-        for _ in 0..<100 {
-            if try await send(.get, "/ready").status == .ok { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        Issue.record("the service did not become ready")
+    /// Waits until `/ready` says yes (the notification listener is connected); fails the
+    /// test, and stops it, if it never does.
+    func waitUntilReady(sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        try await eventually(timeout: .seconds(20), { try await send(.get, "/ready").status == .ok }, sourceLocation: sourceLocation)
     }
 }
 
@@ -149,6 +146,9 @@ actor SSEInbox {
             frames.append(frame)
         }
     }
+
+    /// Whether the stream ended (the server closed it), as opposed to nothing arriving.
+    var isFinished: Bool { finished }
 
     func finish() {
         finished = true
@@ -262,6 +262,27 @@ final class EventStreamClient: Sendable {
             last = counts
         }
         throw NoEventError(detail: "expected \(expected), last seen \(last.map { "\($0.counts)" } ?? "nothing")")
+    }
+
+    /// How a stream that should end did.
+    enum Ending: Sendable, Equatable {
+        /// The server closed it.
+        case ended
+        /// An event came instead (its name and data).
+        case event(String)
+        /// Still open at the deadline.
+        case stillOpen
+    }
+
+    /// Waits for the server to close the stream, skipping keepalive comments; an event, or
+    /// the deadline passing with the stream still open, is reported instead.
+    func waitForEnd(timeout: Duration) async -> Ending {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            guard let frame = await inbox.next(timeout: deadline - ContinuousClock.now) else { break }
+            if case .event(let name, let data) = frame { return .event("\(name): \(data)") }
+        }
+        return await inbox.isFinished ? .ended : .stillOpen
     }
 
     func close() async {

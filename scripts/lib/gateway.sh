@@ -4,26 +4,13 @@
 
 GATEWAY_TEMPLATE="${ROOT:?}/deploy/nginx/gateway.conf.template"
 
+# shellcheck source-path=SCRIPTDIR source=install.sh
+source "$(dirname "${BASH_SOURCE[0]}")/install.sh"
+
 # nginx from PATH or /usr/sbin; installed from Debian's packages when missing and we are
-# root (without letting the package start a system-wide nginx on port 80).
+# root (without letting the package start a system-wide nginx on port 80): install.sh.
 gateway_find_nginx() {
-    local nginx
-    nginx="$(command -v nginx || true)"
-    [[ -z "$nginx" && -x /usr/sbin/nginx ]] && nginx=/usr/sbin/nginx
-    if [[ -z "$nginx" ]]; then
-        if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-            echo "gateway: installing nginx (apt-get)" >&2
-            printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-            { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx; } >/dev/null ||
-                { rm -f /usr/sbin/policy-rc.d; echo "error: could not install nginx; install it (apt-get install nginx) and retry" >&2; return 1; }
-            rm -f /usr/sbin/policy-rc.d
-            nginx=/usr/sbin/nginx
-        else
-            echo "error: nginx is not installed; install it (Debian/Ubuntu: sudo apt-get install nginx) and retry" >&2
-            return 1
-        fi
-    fi
-    echo "$nginx"
+    install_find_nginx
 }
 
 # "server host:port;" lines for an upstream, from "host:port host:port ...".
@@ -45,26 +32,34 @@ gateway_recording_max_body() {
     echo "$(((max + 1048575) / 1048576 + 10))m"
 }
 
-# gateway_render DIR LISTEN AUTH VOTE RECORDING FEED: writes DIR/nginx.conf (a
-# self-contained nginx configuration rooted in DIR) and DIR/gateway.conf (the template
-# with the GATEWAY_* values filled in). Service arguments are quoted server lists.
+# gateway_render DIR LISTEN SERVICE=ADDRESSES...: writes DIR/nginx.conf (a self-contained
+# nginx configuration rooted in DIR) and DIR/gateway.conf (the template with the GATEWAY_*
+# values filled in). One argument per service, e.g. "vote=127.0.0.1:8082 127.0.0.1:8092"
+# (several addresses: the gateway balances across them); a service of the template that is
+# not given fails the rendering (its GATEWAY_<SERVICE>_SERVERS is unset).
 gateway_render() {
-    local dir="$1" listen="$2"
+    local dir="$1" listen="$2" arg svc max_body
+    shift 2
+    max_body="$(gateway_recording_max_body)" || return 1
+    local -a servers=()
+    for arg in "$@"; do
+        [[ "$arg" == ?*=?* ]] || { echo "gateway: not SERVICE=ADDRESSES: '$arg'" >&2 && return 1; }
+        svc="$(echo "${arg%%=*}" | tr '[:lower:]' '[:upper:]')"
+        # shellcheck disable=SC2086 # the addresses are a space-separated list
+        servers+=("GATEWAY_${svc}_SERVERS=$(gateway_servers ${arg#*=})")
+    done
     mkdir -p "$dir/tmp" "$dir/logs"
     # Workers run unprivileged when nginx starts as root; they write request bodies here.
     chmod 1777 "$dir/tmp"
-    GATEWAY_LISTEN="$listen" \
-        GATEWAY_AUTH_SERVERS="$(gateway_servers $3)" \
-        GATEWAY_VOTE_SERVERS="$(gateway_servers $4)" \
-        GATEWAY_RECORDING_SERVERS="$(gateway_servers $5)" \
-        GATEWAY_FEED_SERVERS="$(gateway_servers $6)" \
+    env "${servers[@]}" \
+        GATEWAY_LISTEN="$listen" \
         GATEWAY_AUTH_RATE="${GATEWAY_AUTH_RATE:-10r/m}" \
         GATEWAY_AUTH_BURST="${GATEWAY_AUTH_BURST:-20}" \
         GATEWAY_RESOLVER="" \
-        GATEWAY_RECORDING_MAX_BODY="$(gateway_recording_max_body)" \
+        GATEWAY_RECORDING_MAX_BODY="$max_body" \
         GATEWAY_EXTRA_LOCATIONS="${GATEWAY_EXTRA_LOCATIONS:-}" \
         GATEWAY_ACCESS_LOG="$dir/logs/access.log" \
-        python3 - "$GATEWAY_TEMPLATE" "$dir/gateway.conf" <<'PY'
+        python3 - "$GATEWAY_TEMPLATE" "$dir/gateway.conf" <<'PY' || return 1
 import os, re, sys
 text = open(sys.argv[1]).read()
 def value(match):

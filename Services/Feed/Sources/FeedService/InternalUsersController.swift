@@ -1,10 +1,11 @@
 import Foundation
 import Hummingbird
+import ObjectStore
 import Shared
 
 /// `/internal/users`: what the auth service's outbox calls when an account is deleted.
 struct InternalUsersController: Sendable {
-    let repository: any FeedRepository
+    let repository: any PostRepository
     let storage: any ObjectStorage
 
     var endpoints: RouteCollection<ServiceContext> {
@@ -17,7 +18,7 @@ struct InternalUsersController: Sendable {
     @Sendable func deleteUser(request: Request, context: ServiceContext) async throws -> HTTPResponse.Status {
         let userID = try context.parameters.id("userId")
         let keys = try await repository.deleteAll(authorID: userID, logger: context.logger)
-        await FeedObjects.remove(keys, from: storage, logger: context.logger, reason: "account deleted")
+        await PostImageObjects.remove(keys, from: storage, logger: context.logger, reason: "account deleted")
         context.logger.info(
             "deleted the feeds of a deleted account",
             metadata: ["userId": "\(userID)", "images": "\(keys.count)", "caller": "\(context.callingService)"])

@@ -1,6 +1,6 @@
 import Shared
 
-/// The feed database's schema, in order. Released steps never change.
+/// The post database's schema, in order. Released steps never change.
 enum FeedMigrations {
     static let all: [Migration] = [
         Migration(version: 1, name: "feeds and images", statements: [

@@ -1,23 +1,24 @@
 import Foundation
 import Hummingbird
+import ObjectStore
 import Shared
 
 /// A post as stored, with its images in order.
-struct FeedRecord: Sendable, Equatable {
+struct PostRecord: Sendable, Equatable {
     var id: UUID
     var authorID: UUID
     var title: String
     var content: String
     var createdAt: Date
     var updatedAt: Date
-    var images: [FeedImageRecord]
+    var images: [PostImageRecord]
 }
 
 /// One image of a post; its bytes are the object under `objectKey`. (An uploaded image has
 /// its object before its row.)
-struct FeedImageRecord: Sendable, Equatable {
+struct PostImageRecord: Sendable, Equatable {
     var id: UUID
-    var feedID: UUID
+    var postID: UUID
     var contentType: String
     var sizeBytes: Int64
     var sha256: String
@@ -25,13 +26,13 @@ struct FeedImageRecord: Sendable, Equatable {
 }
 
 /// A list row: the post and its position for the next page's cursor.
-struct FeedListRow: Sendable {
-    var record: FeedRecord
+struct PostListRow: Sendable {
+    var record: PostRecord
     var cursor: PageCursor
 }
 
-/// The contract's `feed`.
-struct FeedResponse: ResponseEncodable, Sendable {
+/// The contract's `post`.
+struct PostResponse: ResponseEncodable, Sendable {
     var id: String
     var title: String
     var content: String
@@ -40,7 +41,7 @@ struct FeedResponse: ResponseEncodable, Sendable {
     var createdAt: Date
     var updatedAt: Date
 
-    init(_ record: FeedRecord, authorName: String?) {
+    init(_ record: PostRecord, authorName: String?) {
         self.id = record.id.apiString
         self.title = record.title
         self.content = record.content
@@ -74,9 +75,9 @@ struct ImageResponse: Encodable, Sendable {
     var contentType: String
     var sizeBytes: Int64
 
-    init(_ image: FeedImageRecord) {
+    init(_ image: PostImageRecord) {
         self.id = image.id.apiString
-        self.url = FeedRules.imagePath(feedID: image.feedID, imageID: image.id)
+        self.url = PostRules.imagePath(postID: image.postID, imageID: image.id)
         self.contentType = image.contentType
         self.sizeBytes = image.sizeBytes
     }
@@ -89,7 +90,7 @@ struct PostJSON: Decodable {
 }
 
 /// The input rules of the contract, in one place.
-enum FeedRules {
+enum PostRules {
     static let titleLength = 1...200
     static let maxContentLength = 20_000
     static let maxImages = 10
@@ -98,12 +99,12 @@ enum FeedRules {
     static let imageCacheControl = "public, max-age=31536000, immutable"
     static let objectPrefix = "feeds/"
 
-    static func objectKey(feedID: UUID, imageID: UUID) throws -> ObjectKey {
-        try ObjectKey("\(objectPrefix)\(feedID.apiString)/\(imageID.apiString)")
+    static func objectKey(postID: UUID, imageID: UUID) throws -> ObjectKey {
+        try ObjectKey("\(objectPrefix)\(postID.apiString)/\(imageID.apiString)")
     }
 
-    static func imagePath(feedID: UUID, imageID: UUID) -> String {
-        "/feeds/\(feedID.apiString)/images/\(imageID.apiString)"
+    static func imagePath(postID: UUID, imageID: UUID) -> String {
+        "/feeds/\(postID.apiString)/images/\(imageID.apiString)"
     }
 
     static func normalizedTitle(_ title: String) -> String {

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ObjectStore
 import Shared
 
 /// What a create or update request carried. Its images are already in the store.
@@ -35,18 +36,18 @@ struct PostFormReceiver: Sendable {
     }
 
     func receive(
-        _ request: Request, context: some RequestContext, feedID: UUID, purpose: Purpose, stored: inout [FeedImageRecord]
+        _ request: Request, context: some RequestContext, postID: UUID, purpose: Purpose, stored: inout [PostImageRecord]
     ) async throws -> PostForm {
         if let boundary = try MultipartFormReader.boundary(in: request.headers[.contentType]) {
             let reader = MultipartFormReader(body: request.body, boundary: boundary)
-            return try await receiveMultipart(reader, feedID: feedID, purpose: purpose, stored: &stored)
+            return try await receiveMultipart(reader, postID: postID, purpose: purpose, stored: &stored)
         }
         let body = try await request.decodeJSON(as: PostJSON.self, context: context)
         return PostForm(title: body.title, content: body.content)
     }
 
     func receiveMultipart(
-        _ reader: MultipartFormReader, feedID: UUID, purpose: Purpose, stored: inout [FeedImageRecord]
+        _ reader: MultipartFormReader, postID: UUID, purpose: Purpose, stored: inout [PostImageRecord]
     ) async throws -> PostForm {
         var form = PostForm()
         var imageCount = 0
@@ -60,8 +61,8 @@ struct PostFormReceiver: Sendable {
                 form.content = try await reader.text(maxBytes: Self.maxContentBytes, field: "content")
             case "images":
                 imageCount += 1
-                guard imageCount <= FeedRules.maxImages else { throw FeedRules.tooManyImages }
-                stored.append(try await receiveImage(reader, part: part, feedID: feedID))
+                guard imageCount <= PostRules.maxImages else { throw PostRules.tooManyImages }
+                stored.append(try await receiveImage(reader, part: part, postID: postID))
             case "removeImageIds" where purpose == .update:
                 let text = try await reader.text(maxBytes: Self.maxIDBytes, field: "removeImageIds")
                 guard let id = UUID(apiString: text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
@@ -80,30 +81,30 @@ struct PostFormReceiver: Sendable {
     }
 
     /// Checks the image's first bytes, then streams it into the store.
-    func receiveImage(_ reader: MultipartFormReader, part: MultipartFormReader.Part, feedID: UUID) async throws -> FeedImageRecord {
+    func receiveImage(_ reader: MultipartFormReader, part: MultipartFormReader.Part, postID: UUID) async throws -> PostImageRecord {
         // A declared type is a hint only, but a declared non-image is refused outright.
         if let declared = part.contentType.map(MultipartFormReader.mediaType),
             !declared.hasPrefix("image/"), declared != "application/octet-stream"
         {
-            throw FeedRules.unsupportedImage
+            throw PostRules.unsupportedImage
         }
         var head = ByteBuffer()
         while head.readableBytes < ImageFormat.sniffLength, var chunk = try await reader.nextChunk() {
             head.writeBuffer(&chunk)
         }
-        guard let format = ImageFormat(sniffing: head.readableBytesView) else { throw FeedRules.unsupportedImage }
+        guard let format = ImageFormat(sniffing: head.readableBytesView) else { throw PostRules.unsupportedImage }
         let imageID = UUID()
-        let key = try FeedRules.objectKey(feedID: feedID, imageID: imageID)
+        let key = try PostRules.objectKey(postID: postID, imageID: imageID)
         let upload = try await StreamingUpload.put(
-            into: storage, key: key, maxBytes: FeedRules.maxImageBytes, tooLarge: FeedRules.imageTooLarge
+            into: storage, key: key, maxBytes: PostRules.maxImageBytes, tooLarge: PostRules.imageTooLarge
         ) { sink in
             try await sink.write(head)
             while let chunk = try await reader.nextChunk() {
                 try await sink.write(chunk)
             }
         }
-        return FeedImageRecord(
-            id: imageID, feedID: feedID, contentType: format.contentType, sizeBytes: upload.sizeBytes, sha256: upload.sha256,
+        return PostImageRecord(
+            id: imageID, postID: postID, contentType: format.contentType, sizeBytes: upload.sizeBytes, sha256: upload.sha256,
             objectKey: key.rawValue)
     }
 

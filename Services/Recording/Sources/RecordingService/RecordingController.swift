@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import ObjectStore
 import Shared
 
 /// `/recordings`: the caller's recordings. Another user's recording is `404` on every route.
@@ -52,6 +53,9 @@ struct RecordingController: Sendable {
                 RecordingResponse(record), status: .created,
                 headers: [.location: "/recordings/\(id.apiString)"])
         } catch {
+            // The row may have committed although the database could not confirm it: keep the
+            // object (the orphan sweeper removes it if there is no row after all).
+            guard !error.leavesWriteInDoubt else { throw error }
             // No row, no object (if this delete fails too, the orphan sweeper takes it later).
             do {
                 try await storage.delete(key)

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ObjectStore
 import Shared
 
 /// A recording whose bytes are stored and whose row is about to be written.

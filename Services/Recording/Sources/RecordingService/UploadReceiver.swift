@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ObjectStore
 import Shared
 
 /// What an upload said about its file, and what the bytes turned out to be.

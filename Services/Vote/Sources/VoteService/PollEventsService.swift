@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import ServiceLifecycle
+import Shared
 
 /// How live counts are paced.
 public struct PollEventsSettings: Sendable {
@@ -20,7 +21,8 @@ public struct PollEventsSettings: Sendable {
 /// `poll_votes` (reconnecting with backoff when it drops), and the fan-out loop turns
 /// the changed poll ids into fresh counts for this instance's subscribers.
 struct PollEventsService: Service {
-    let postgres: PostgresClient
+    /// The LISTEN connection comes from its pool (the pool of the moment: it is replaced after an outage).
+    let database: Database
     let repository: any VoteRepository
     let hub: PollEventHub
     let settings: PollEventsSettings
@@ -46,7 +48,7 @@ struct PollEventsService: Service {
         var backoff = Self.minimumBackoff
         while !Task.isCancelled {
             do {
-                try await postgres.withConnection { connection in
+                try await database.client.withConnection { connection in
                     try await connection.listen(on: VoteMigrations.notificationChannel) { notifications in
                         await hub.listenerConnected()
                         logger.debug("listening for poll changes")

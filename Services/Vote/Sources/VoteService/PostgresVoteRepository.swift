@@ -4,12 +4,12 @@ import PostgresNIO
 import Shared
 
 struct PostgresVoteRepository: VoteRepository {
-    let client: PostgresClient
+    let database: Database
 
     func createPoll(_ poll: NewPoll, logger: Logger) async throws -> PollRecord {
         let candidateIDs = poll.candidates.map(\.id)
         let names = poll.candidates.map(\.name)
-        let createdAt = try await client.withTransaction(logger: logger) { connection in
+        let createdAt = try await database.transaction(logger: logger) { connection in
             let rows = try await connection.query(
                 """
                 INSERT INTO polls (id, title, created_by, closes_at)
@@ -57,22 +57,30 @@ struct PostgresVoteRepository: VoteRepository {
             LEFT JOIN votes v ON v.poll_id = p.id AND v.user_id = $2::uuid
             ORDER BY p.created_at DESC, p.id DESC, c.position
             """
-        let rows = try await client.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
-        return try await Self.polls(from: rows.decode(PollRow.self))
+        return try await database.read(logger: logger) { [bindings] connection in
+            let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+            return try await Self.polls(from: rows.decode(PollRow.self))
+        }
     }
 
     func poll(id: UUID, viewer: UUID?, logger: Logger) async throws -> PollRecord? {
-        let rows = try await client.execute(PollByID(pollID: id, viewer: viewer), logger: logger)
-        return try await Self.polls(from: rows).first
+        try await database.read(logger: logger) { connection in
+            let rows = try await connection.execute(PollByID(pollID: id, viewer: viewer), logger: logger)
+            return try await Self.polls(from: rows).first
+        }
     }
 
     func deletePoll(id: UUID, requestedBy userID: UUID, logger: Logger) async throws -> DeletePollOutcome {
         // Candidates and votes go by cascade; the trigger on polls tells the listeners.
-        let deleted = try await client.query(
-            "DELETE FROM polls WHERE id = \(id) AND created_by = \(userID) RETURNING id", logger: logger
-        ).count()
+        let deleted = try await database.write(logger: logger) { connection in
+            try await connection.query(
+                "DELETE FROM polls WHERE id = \(id) AND created_by = \(userID) RETURNING id", logger: logger
+            ).count()
+        }
         if deleted > 0 { return .deleted }
-        let exists = try await client.query("SELECT 1 FROM polls WHERE id = \(id)", logger: logger).count()
+        let exists = try await database.read(logger: logger) { connection in
+            try await connection.query("SELECT 1 FROM polls WHERE id = \(id)", logger: logger).count()
+        }
         return exists > 0 ? .forbidden : .notFound
     }
 
@@ -82,9 +90,11 @@ struct PostgresVoteRepository: VoteRepository {
         // Only when nothing was inserted do we look at why.
         for _ in 0..<3 {
             do {
-                let inserted = try await client.execute(
-                    InsertVote(pollID: pollID, candidateID: candidateID, userID: userID), logger: logger
-                ).collect()
+                let inserted = try await database.write(logger: logger) { connection in
+                    try await connection.execute(
+                        InsertVote(pollID: pollID, candidateID: candidateID, userID: userID), logger: logger
+                    ).collect()
+                }
                 if let createdAt = inserted.first { return .cast(createdAt: createdAt) }
             } catch let error as PSQLError where error.sqlState == Self.foreignKeyViolation {
                 // The poll (or candidate) was deleted while we voted.
@@ -102,7 +112,9 @@ struct PostgresVoteRepository: VoteRepository {
     }
 
     func retractVote(pollID: UUID, userID: UUID, logger: Logger) async throws -> RetractVoteOutcome {
-        let deleted = try await client.execute(DeleteVote(pollID: pollID, userID: userID), logger: logger).collect()
+        let deleted = try await database.write(logger: logger) { connection in
+            try await connection.execute(DeleteVote(pollID: pollID, userID: userID), logger: logger).collect()
+        }
         if !deleted.isEmpty { return .retracted }
         guard let state = try await pollState(pollID: pollID, candidateID: nil, userID: userID, logger: logger) else {
             return .pollNotFound
@@ -112,9 +124,12 @@ struct PostgresVoteRepository: VoteRepository {
 
     func counts(pollIDs: [UUID], logger: Logger) async throws -> [UUID: PollCounts] {
         guard !pollIDs.isEmpty else { return [:] }
-        var candidates: [UUID: [PollCounts.Candidate]] = [:]
-        for try await (pollID, candidateID, count) in try await client.execute(CountsOfPolls(pollIDs: pollIDs), logger: logger) {
-            candidates[pollID, default: []].append(PollCounts.Candidate(id: candidateID, voteCount: count))
+        let candidates = try await database.read(logger: logger) { connection in
+            var candidates: [UUID: [PollCounts.Candidate]] = [:]
+            for try await (pollID, candidateID, count) in try await connection.execute(CountsOfPolls(pollIDs: pollIDs), logger: logger) {
+                candidates[pollID, default: []].append(PollCounts.Candidate(id: candidateID, voteCount: count))
+            }
+            return candidates
         }
         return candidates.reduce(into: [:]) { result, entry in
             result[entry.key] = PollCounts(pollId: entry.key, candidates: entry.value)
@@ -122,7 +137,7 @@ struct PostgresVoteRepository: VoteRepository {
     }
 
     func deleteUserData(userID: UUID, logger: Logger) async throws -> (votes: Int, polls: Int) {
-        try await client.withTransaction(logger: logger) { connection in
+        try await database.transaction(logger: logger) { connection in
             // Every candidate row this changes (the user's votes' candidates, the user's polls'
             // candidates) is locked first, in id order: the triggers below then update rows we
             // already hold, so two deletions, each touching many candidates, cannot deadlock.
@@ -157,18 +172,20 @@ struct PostgresVoteRepository: VoteRepository {
 
     /// Why a vote or retraction changed nothing; `nil` when the poll does not exist.
     private func pollState(pollID: UUID, candidateID: UUID?, userID: UUID, logger: Logger) async throws -> PollState? {
-        let rows = try await client.query(
-            """
-            SELECT p.closes_at IS NOT NULL AND p.closes_at <= now(),
-                   EXISTS (SELECT 1 FROM candidates c WHERE c.poll_id = p.id AND c.id = \(candidateID)::uuid),
-                   EXISTS (SELECT 1 FROM votes v WHERE v.poll_id = p.id AND v.user_id = \(userID))
-            FROM polls p WHERE p.id = \(pollID)
-            """, logger: logger)
-        var state: PollState?
-        for try await (closed, candidateExists, voted) in rows.decode((Bool, Bool, Bool).self) {
-            state = PollState(closed: closed, candidateExists: candidateExists, voted: voted)
+        try await database.read(logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT p.closes_at IS NOT NULL AND p.closes_at <= now(),
+                       EXISTS (SELECT 1 FROM candidates c WHERE c.poll_id = p.id AND c.id = \(candidateID)::uuid),
+                       EXISTS (SELECT 1 FROM votes v WHERE v.poll_id = p.id AND v.user_id = \(userID))
+                FROM polls p WHERE p.id = \(pollID)
+                """, logger: logger)
+            var state: PollState?
+            for try await (closed, candidateExists, voted) in rows.decode((Bool, Bool, Bool).self) {
+                state = PollState(closed: closed, candidateExists: candidateExists, voted: voted)
+            }
+            return state
         }
-        return state
     }
 
     /// One row per candidate: the poll's columns, the candidate's, and the viewer's vote.
@@ -190,9 +207,6 @@ struct PostgresVoteRepository: VoteRepository {
         return polls
     }
 }
-
-/// `INSERT … RETURNING` came back empty, which Postgres does not do; a bug if ever seen.
-struct MissingRowError: Error {}
 
 // MARK: prepared statements (the hot paths: prepared once per connection)
 

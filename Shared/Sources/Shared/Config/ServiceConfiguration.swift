@@ -46,6 +46,15 @@ public struct CommonConfiguration: Sendable {
     public var tokens: TokenSettings
     public var serviceTokenSecret: String
     public var database: PostgresClient.Configuration
+    /// Longest wait for a pooled database connection before a request is answered 503
+    /// (`DATABASE_CONNECTION_WAIT_MS`).
+    public var databaseConnectionWait: Duration
+    /// Longest a database call may take once connected, and each statement on the server
+    /// (`DATABASE_QUERY_TIMEOUT_MS`).
+    public var databaseQueryTimeout: Duration
+    /// Longest the service waits, after SIGTERM, for requests in flight and background work
+    /// before it stops anyway (`SHUTDOWN_GRACE_SECONDS`); keep it below the orchestrator's.
+    public var shutdownGrace: Duration
 
     /// Development-only secrets, so `swift run` works out of the box; refused in production.
     static let developmentJWTSecret = "development-only-jwt-secret-do-not-deploy-0001"
@@ -59,7 +68,7 @@ public struct CommonConfiguration: Sendable {
         self.serviceName = serviceName
         self.environment = environment
         self.host = reader.string(forKey: ConfigurationKeys.host, default: "127.0.0.1")
-        self.port = reader.int(forKey: ConfigurationKeys.port, default: defaultPort)
+        self.port = try reader.integer("HTTP_PORT", default: defaultPort, in: 0...65_535)
         let level = reader.string(forKey: ConfigurationKeys.logLevel, default: "info")
         guard let logLevel = Logger.Level(rawValue: level.lowercased()) else {
             throw ConfigurationError("LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical.")
@@ -81,10 +90,20 @@ public struct CommonConfiguration: Sendable {
             secret: jwtSecret,
             issuer: reader.string(forKey: ConfigurationKeys.jwtIssuer, default: "backend-auth"),
             audience: reader.string(forKey: ConfigurationKeys.jwtAudience, default: "backend"),
-            leeway: .seconds(reader.int(forKey: ConfigurationKeys.jwtLeeway, default: 30)),
-            accessTokenTTL: .seconds(reader.int(forKey: "access.token.ttl.seconds", default: 900))
+            leeway: try reader.seconds("JWT_LEEWAY_SECONDS", default: 30, in: 0...300),
+            accessTokenTTL: try reader.seconds("ACCESS_TOKEN_TTL_SECONDS", default: 900, in: 60...86_400)
         )
         self.database = try Self.database(reader, serviceName: serviceName)
+        self.databaseConnectionWait = try reader.milliseconds("DATABASE_CONNECTION_WAIT_MS", default: 5000, in: 1...60_000)
+        self.databaseQueryTimeout = try reader.milliseconds("DATABASE_QUERY_TIMEOUT_MS", default: 5000, in: 100...600_000)
+        self.shutdownGrace = try reader.seconds("SHUTDOWN_GRACE_SECONDS", default: 25, in: 1...600)
+    }
+
+    /// The service's database, with the bounds above; run its `pool` as a service.
+    public func makeDatabase(logger: Logger) -> Database {
+        Database(
+            pool: DatabasePool(configuration: database, drainTime: databaseConnectionWait + databaseQueryTimeout, logger: logger),
+            connectionWait: databaseConnectionWait, queryTimeout: databaseQueryTimeout)
     }
 
     /// A secret must be at least 32 bytes (RFC 7518 §3.2); production refuses defaults and weak values.
@@ -111,7 +130,7 @@ public struct CommonConfiguration: Sendable {
     /// `DATABASE_URL` (postgres://user:password@host:port/name) or its parts.
     static func database(_ reader: ConfigReader, serviceName: String) throws -> PostgresClient.Configuration {
         var host = reader.string(forKey: ConfigurationKeys.databaseHost, default: "127.0.0.1")
-        var port = reader.int(forKey: ConfigurationKeys.databasePort, default: 5432)
+        var port = try reader.integer("DATABASE_PORT", default: 5432, in: 1...65_535)
         var user = reader.string(forKey: ConfigurationKeys.databaseUser, default: serviceName)
         var password = reader.string(forKey: ConfigurationKeys.databasePassword, isSecret: true)
         var name = reader.string(forKey: ConfigurationKeys.databaseName, default: serviceName)
@@ -130,8 +149,12 @@ public struct CommonConfiguration: Sendable {
         }
         var configuration = PostgresClient.Configuration(
             host: host, port: port, username: user, password: password, database: name, tls: .disable)
-        configuration.options.maximumConnections = reader.int(forKey: ConfigurationKeys.databaseMaxConnections, default: 20)
+        configuration.options.maximumConnections = try reader.integer("DATABASE_MAX_CONNECTIONS", default: 20, in: 1...1000)
         configuration.options.connectTimeout = .seconds(5)
+        // Every statement of every connection is bounded on the server, so a stuck query (or a
+        // lock held by someone else) cannot hold a request, or the shutdown that waits for it.
+        let statementTimeout = try reader.integer("DATABASE_QUERY_TIMEOUT_MS", default: 5000, in: 100...600_000)
+        configuration.options.additionalStartupParameters = [("statement_timeout", "\(statementTimeout)")]
         // The pool arms an idle timer (and a keep-alive timer) each time a connection goes
         // back idle, and a cancelled Task.sleep keeps its memory until its deadline: at a few
         // thousand requests a second, the defaults (60 s, 30 s) held ~100 MB per service.

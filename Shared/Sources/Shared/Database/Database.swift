@@ -1,106 +1,285 @@
-import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
+import _ConnectionPoolModule
 
-extension PostgresClient {
-    /// Readiness probe: one round trip to the database.
-    public func ping() async throws {
-        try await self.query("SELECT 1").consume()
-    }
-}
+/// A service's PostgreSQL, with the promises every repository relies on:
+///
+/// - **A write is acknowledged only once committed.** PostgreSQL commits a statement sent
+///   outside `BEGIN … COMMIT` (an implicit transaction) when it processes the `Sync` that
+///   follows it, *after* the statement's rows and `CommandComplete` have gone out, and
+///   postgres-nio ends a query at `CommandComplete`. A connection cut in between rolls the
+///   statement back although the caller saw it succeed. `write` therefore proves the commit
+///   with a second round trip on the same connection (the server answers it only after the
+///   earlier `Sync`), and `transaction` is confirmed by its `COMMIT`, which PostgreSQL answers
+///   after committing. Reads need neither.
+/// - **No call waits without bound.** Waiting for a pooled connection is limited to
+///   `connectionWait`, and the call once connected to `queryTimeout` (then
+///   `DatabaseUnavailableError`, answered `503`); the server also ends each statement at
+///   `queryTimeout` (`statement_timeout`, set for every connection in `CommonConfiguration`).
+///   So a dead, frozen or overloaded database cannot hold a request, or the graceful
+///   shutdown that waits for it, for ever.
+///
+/// Every repository goes through these three calls; none uses the client directly.
+public struct Database: Sendable {
+    /// The connection pool (run it as a service); replaced after an outage, see `DatabasePool`.
+    public let pool: DatabasePool
+    /// The pool to lease from now.
+    public var client: PostgresClient { pool.current }
+    /// Longest wait for a pooled connection (`DATABASE_CONNECTION_WAIT_MS`).
+    public let connectionWait: Duration
+    /// Longest one call may take once it has its connection (`DATABASE_QUERY_TIMEOUT_MS`,
+    /// also each statement's `statement_timeout` on the server).
+    public let queryTimeout: Duration
 
-extension PostgresRowSequence {
-    /// Drains the rows of a statement whose result is not needed.
-    public func consume() async throws {
-        for try await _ in self {}
-    }
-}
-
-/// One ordered, versioned schema step. Versions never change once released; add a new one.
-public struct Migration: Sendable {
-    public var version: Int
-    public var name: String
-    public var statements: [String]
-
-    public init(version: Int, name: String, statements: [String]) {
-        self.version = version
-        self.name = name
-        self.statements = statements
-    }
-}
-
-/// Applies pending migrations, each in its own transaction, under a session advisory lock
-/// so replicas starting together apply every step exactly once.
-public struct MigrationRunner: Sendable {
-    let migrations: [Migration]
-    /// Arbitrary but fixed: every service uses its own database, so one key is enough.
-    static let lockKey: Int64 = 0x6D69_6772_6174_65
-
-    public init(migrations: [Migration]) {
-        precondition(Set(migrations.map(\.version)).count == migrations.count, "migration versions must be unique")
-        self.migrations = migrations.sorted { $0.version < $1.version }
+    public init(pool: DatabasePool, connectionWait: Duration, queryTimeout: Duration) {
+        self.pool = pool
+        self.connectionWait = connectionWait
+        self.queryTimeout = queryTimeout
     }
 
-    /// Returns the versions this call applied.
-    @discardableResult
-    public func run(on client: PostgresClient, logger: Logger) async throws -> [Int] {
-        try await client.withConnection { connection in
-            try await connection.query("SELECT pg_advisory_lock(\(Self.lockKey))", logger: logger).consume()
+    /// Around a client that someone else runs (tests).
+    public init(client: PostgresClient, connectionWait: Duration, queryTimeout: Duration) {
+        self.init(pool: DatabasePool(fixed: client, logger: Logger(label: "database")), connectionWait: connectionWait, queryTimeout: queryTimeout)
+    }
+
+    /// Statements whose effects need no commit: `SELECT`s.
+    public func read<Result: Sendable>(
+        logger: Logger, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await withConnection(writes: false, body)
+    }
+
+    /// One statement that changes data, run as its own (implicit) transaction; returns only
+    /// once the change is known to be committed.
+    public func write<Result: Sendable>(
+        logger: Logger, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await withConnection(writes: true) { connection in
+            let result = try await body(connection)
             do {
-                let applied = try await self.applyPending(on: connection, logger: logger)
-                try await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger).consume()
-                return applied
+                try await connection.query("SELECT 1", logger: logger).consume()
             } catch {
-                try? await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger).consume()
-                throw error
+                // The statement succeeded but its commit cannot be confirmed: it may or may
+                // not have taken effect. The client retries (every write is idempotent or
+                // answers a retry with a conflict that says it was done).
+                throw DatabaseUnavailableError(reason: "commit unconfirmed", mayHaveWritten: true, underlying: error)
+            }
+            return result
+        }
+    }
+
+    /// Several statements that commit together (`BEGIN … COMMIT`). An error thrown by `body`
+    /// rolls back and is rethrown as it is (not wrapped in `PostgresTransactionError`);
+    /// a failed `BEGIN` or `COMMIT` is a `DatabaseUnavailableError`.
+    public func transaction<Result: Sendable>(
+        logger: Logger, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await withConnection(writes: true) { connection in
+            do {
+                return try await connection.withTransaction(logger: logger) { connection in try await body(connection) }
+            } catch let error as PostgresTransactionError {
+                if let closureError = error.closureError { throw closureError }
+                throw DatabaseUnavailableError(
+                    reason: error.commitError != nil ? "commit failed" : "transaction failed",
+                    mayHaveWritten: error.commitError != nil, underlying: error.commitError ?? error.beginError ?? error)
             }
         }
     }
 
-    private func applyPending(on connection: PostgresConnection, logger: Logger) async throws -> [Int] {
-        try await connection.query(
-            """
-            CREATE TABLE IF NOT EXISTS schema_migrations (
-                version integer PRIMARY KEY,
-                name text NOT NULL,
-                applied_at timestamptz NOT NULL DEFAULT now()
-            )
-            """, logger: logger
-        ).consume()
-        var done = Set<Int>()
-        for try await version in try await connection.query("SELECT version FROM schema_migrations", logger: logger).decode(Int.self) {
-            done.insert(version)
+    /// The readiness probe: one round trip, within the same bounds as any call.
+    public func ping(logger: Logger) async throws {
+        try await read(logger: logger) { connection in try await connection.query("SELECT 1", logger: logger).consume() }
+    }
+
+    /// Leases a connection for `body`, waiting at most `connectionWait` for it. (postgres-nio's
+    /// pool queues a request until a connection frees up or can be made, for as long as the
+    /// database stays away; a cancelled wait leaves the queue at once.)
+    /// `writes`: whether `body` changes data. When such a call fails for the database's sake
+    /// after it had its connection, its statements may have been applied: the error says so.
+    private func withConnection<Result: Sendable>(
+        writes: Bool, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        let call = DatabaseCall<Result>()
+        do {
+            return try await withDeadlines(call, body)
+        } catch var error as DatabaseUnavailableError {
+            if writes && call.wasLeased { error.mayHaveWritten = true }
+            throw error
+        } catch let error as PSQLError where error.meansUnavailable {
+            // An error the server sent (`57P01` on a fast shutdown) ended the statement, which
+            // then rolled back; a connection that broke may have done so after the commit.
+            let inDoubt = writes && call.wasLeased && error.code != .server
+            throw DatabaseUnavailableError(reason: "server unavailable", mayHaveWritten: inDoubt, underlying: error)
+        } catch let error as ConnectionPoolError {
+            // `connectionCreationCircuitBreakerTripped`: the pool gave up reaching the server.
+            pool.callFailedForWantOfConnection()
+            throw DatabaseUnavailableError(reason: "no connection", underlying: error)
         }
-        var applied: [Int] = []
-        for migration in migrations where !done.contains(migration.version) {
-            try await connection.withTransaction(logger: logger) { connection in
-                for statement in migration.statements {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger).consume()
+    }
+
+    /// Runs `body` on a leased connection within both deadlines: `connectionWait` for the
+    /// lease, then `queryTimeout` for `body`. The work runs in a task of its own and the caller
+    /// waits on a continuation, so a deadline answers the caller even when the work cannot be
+    /// interrupted (postgres-nio does not cancel a query in flight, and a frozen server never
+    /// answers it): abandoned work ends when its connection answers or dies, and returns the
+    /// connection to the pool then.
+    private func withDeadlines<Result: Sendable>(
+        _ call: DatabaseCall<Result>, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        let (pool, client, connectionWait, queryTimeout) = (self.pool, self.client, self.connectionWait, self.queryTimeout)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                call.start(continuation)
+                let work = Task {
+                    do {
+                        let result = try await client.withConnection { connection in
+                            guard call.leased() else { throw CancellationError() }
+                            pool.callGotConnection()
+                            return try await body(connection)
+                        }
+                        call.finish(.success(result))
+                    } catch {
+                        call.finish(.failure(error))
+                    }
                 }
-                try await connection.query(
-                    "INSERT INTO schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))",
-                    logger: logger
-                ).consume()
+                let timer = Task {
+                    do {
+                        try await Task.sleep(for: connectionWait)
+                        if call.expireLease() {
+                            pool.callFailedForWantOfConnection()
+                            work.cancel()  // leaves the pool's queue at once
+                            call.finish(.failure(DatabaseUnavailableError(reason: "no connection within \(connectionWait)")))
+                            return
+                        }
+                        try await Task.sleep(for: queryTimeout)
+                        call.finish(.failure(DatabaseUnavailableError(reason: "no answer within \(queryTimeout)")))
+                    } catch {}  // cancelled: the call ended first
+                }
+                call.whenFinished { timer.cancel() }
+                call.whenCancelled { work.cancel() }
             }
-            logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
-            applied.append(migration.version)
+        } onCancel: {
+            call.cancel()
         }
-        return applied
     }
 }
 
-extension AsyncSequence {
-    /// Reads every element (so the connection is released) and returns them.
-    public func collect() async throws -> [Element] {
-        var elements: [Element] = []
-        for try await element in self { elements.append(element) }
-        return elements
+/// One database call's race between its work, its deadlines and its caller's cancellation:
+/// whichever ends it first resumes the caller, exactly once.
+final class DatabaseCall<Result: Sendable>: Sendable {
+    private enum Lease { case waiting, leased, expired }
+    private struct State {
+        var continuation: CheckedContinuation<Result, any Error>?
+        /// Set once; kept for a `start` that comes after the end (the caller was cancelled first).
+        var outcome: Swift.Result<Result, any Error>?
+        var lease = Lease.waiting
+        var whenFinished: (@Sendable () -> Void)?
+        var whenCancelled: (@Sendable () -> Void)?
+        var cancelled = false
+    }
+    private let state = Mutex(State())
+
+    func start(_ continuation: CheckedContinuation<Result, any Error>) {
+        let outcome = state.withLock { state in
+            if state.outcome == nil { state.continuation = continuation }
+            return state.outcome
+        }
+        if let outcome { continuation.resume(with: outcome) }
     }
 
-    /// Reads every element and returns how many there were (affected rows of `… RETURNING`).
-    public func count() async throws -> Int {
-        var count = 0
-        for try await _ in self { count += 1 }
-        return count
+    var wasLeased: Bool { state.withLock { $0.lease == .leased } }
+
+    /// The work got its connection; false when the lease deadline passed first.
+    func leased() -> Bool { moveLease(to: .leased) }
+    /// The lease deadline passed; false when the work already has its connection.
+    func expireLease() -> Bool { moveLease(to: .expired) }
+
+    private func moveLease(to next: Lease) -> Bool {
+        state.withLock { state in
+            guard state.lease == .waiting else { return false }
+            state.lease = next
+            return true
+        }
+    }
+
+    func finish(_ outcome: Swift.Result<Result, any Error>) {
+        let (continuation, whenFinished) = state.withLock { state -> (CheckedContinuation<Result, any Error>?, (@Sendable () -> Void)?) in
+            guard state.outcome == nil else { return (nil, nil) }
+            state.outcome = outcome
+            defer { state.continuation = nil }
+            return (state.continuation, state.whenFinished)
+        }
+        whenFinished?()
+        continuation?.resume(with: outcome)
+    }
+
+    func whenFinished(_ action: @escaping @Sendable () -> Void) {
+        let finished = state.withLock { state in
+            state.whenFinished = action
+            return state.outcome != nil
+        }
+        if finished { action() }
+    }
+
+    func whenCancelled(_ action: @escaping @Sendable () -> Void) {
+        let cancelled = state.withLock { state in
+            state.whenCancelled = action
+            return state.cancelled
+        }
+        if cancelled { action() }
+    }
+
+    /// The caller went away (its request was cancelled): stop waiting, stop the work.
+    func cancel() {
+        let action = state.withLock { state in
+            state.cancelled = true
+            return state.whenCancelled
+        }
+        action?()
+        finish(.failure(CancellationError()))
+    }
+}
+
+extension Error {
+    /// Whether this failure leaves a write in doubt (see `DatabaseUnavailableError.mayHaveWritten`):
+    /// what the write refers to (an uploaded object) must then stay, for the row may exist.
+    /// The orphan sweepers remove it later if the row never committed.
+    public var leavesWriteInDoubt: Bool { (self as? DatabaseUnavailableError)?.mayHaveWritten == true }
+}
+
+extension PSQLError {
+    /// The database is down, restarting or unreachable (not a statement it refused): the
+    /// connection failed or closed, the server is shutting down or crashed (SQLSTATE class 57,
+    /// `57P01` admin shutdown; `57014` also covers the statement timeout), the connection
+    /// broke (class 08), or it is out of connections or memory (class 53).
+    public var meansUnavailable: Bool {
+        switch code {
+        case .connectionError, .serverClosedConnection, .clientClosedConnection, .poolClosed, .queryCancelled, .uncleanShutdown:
+            return true
+        default:
+            guard let state = sqlState else { return false }
+            return state.hasPrefix("57") || state.hasPrefix("08") || state.hasPrefix("53")
+        }
+    }
+}
+
+/// The database could not serve the call (down, restarting, every connection busy past the
+/// wait, or a commit that could not be confirmed): answered `503` with `Retry-After`.
+public struct DatabaseUnavailableError: Error, CustomStringConvertible {
+    public var reason: String
+    /// True when a write had reached the database before it failed (its commit could not be
+    /// confirmed): it may or may not have been applied. False: nothing was written.
+    public var mayHaveWritten: Bool
+    public var underlying: (any Error)?
+
+    public init(reason: String, mayHaveWritten: Bool = false, underlying: (any Error)? = nil) {
+        self.reason = reason
+        self.mayHaveWritten = mayHaveWritten
+        self.underlying = underlying
+    }
+
+    public var description: String {
+        underlying.map { "database unavailable (\(reason)): \(String(reflecting: $0))" } ?? "database unavailable (\(reason))"
     }
 }

@@ -43,18 +43,23 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         switch error {
         case let error as APIError:
             return error
-        case let error as PostgresTransactionError:
-            // The closure's own error is the one that matters; BEGIN/COMMIT failures are the database's.
-            if let inner = error.closureError { return apiError(for: inner, context: context) }
-            context.logger.error("database transaction failed", metadata: ["error": "\(String(reflecting: error))"])
-            return .unavailable("The database is unavailable. Try again shortly.")
+        case let error as DatabaseUnavailableError:
+            context.logger.error("database unavailable", metadata: ["error": "\(error)"])
+            if error.mayHaveWritten {
+                // The statement reached the database but its commit could not be confirmed.
+                return APIError(
+                    .serviceUnavailable, code: "write_outcome_unknown",
+                    detail: "The database became unavailable during this change: it may or may not have been saved. Check before repeating a create; other changes are safe to repeat.",
+                    headers: [.retryAfter: "1"])
+            }
+            return .unavailable("The database is unavailable; nothing was changed. Try again shortly.")
         case let error as DecodingError:
             return .validation([Self.fieldError(for: error)], detail: "The request body is not valid JSON for this route.")
         case let error as PSQLError where error.sqlState?.hasPrefix("22") == true:
             // Data exceptions: a value the database cannot store (NUL in text, out-of-range numbers).
             context.logger.notice("value refused by the database", metadata: ["sqlState": "\(error.sqlState ?? "")"])
             return .validation([FieldError(field: "body", message: "contains a value that cannot be stored (e.g. a NUL character)")])
-        case let error as PSQLError where error.isConnectionFailure:
+        case let error as PSQLError where error.meansUnavailable:
             context.logger.error("database unavailable", metadata: ["error": "\(String(reflecting: error))"])
             return .unavailable("The database is unavailable. Try again shortly.")
         case let error as any HTTPResponseError:
@@ -126,16 +131,6 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 extension PSQLError {
-    /// True when the database could not be reached, as opposed to a query it refused.
-    public var isConnectionFailure: Bool {
-        switch self.code {
-        case .connectionError, .serverClosedConnection, .clientClosedConnection, .poolClosed, .queryCancelled:
-            return true
-        default:
-            return false
-        }
-    }
-
     /// SQLSTATE of the server's error, e.g. `23505` for a unique violation.
     public var sqlState: String? { self.serverInfo?[.sqlState] }
 

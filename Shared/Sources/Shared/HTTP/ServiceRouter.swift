@@ -28,11 +28,11 @@ public func makeServiceRouter(
 }
 
 /// The application around a service's router: its address from configuration, the
-/// Postgres client run as a service, migrations applied before the server takes traffic.
+/// database client run as a service, migrations applied before the server takes traffic.
 public func makeServiceApplication(
     router: Router<AppRequestContext>,
     configuration: CommonConfiguration,
-    postgres: PostgresClient,
+    database: Database,
     migrations: [Migration],
     services: [any Service] = [],
     logger: Logger
@@ -40,12 +40,12 @@ public func makeServiceApplication(
     var app = Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-        services: [postgres] + services,
+        services: [database.pool] + services,
         logger: logger
     )
     let runner = MigrationRunner(migrations: migrations)
     app.beforeServerStarts {
-        try await runner.run(on: postgres, logger: logger)
+        try await runner.run(on: database.client, logger: logger)
     }
     return app
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import Shared
 
 /// Removes stored objects that no database row refers to once they are older than a grace
 /// period: what a crash between storing an object and committing its row, or a clean-up
@@ -64,36 +65,5 @@ public actor OrphanObjectSweeper: Service {
         await PeriodicTask.run(every: interval, logger: logger) {
             try await self.sweep()
         }
-    }
-}
-
-/// Background work that repeats until the application shuts down.
-public enum PeriodicTask {
-    /// Runs `work` every `interval` (the first time after one interval, so after start-up
-    /// and migrations) until graceful shutdown; failures are logged and retried next turn.
-    public static func run(every interval: Duration, logger: Logger, _ work: @escaping @Sendable () async throws -> Void) async {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    try await Task.sleep(for: interval)
-                } catch {
-                    return
-                }
-                do {
-                    try await work()
-                } catch is CancellationError {
-                    return
-                } catch {
-                    logger.warning("background task failed; retrying later", metadata: ["error": "\(error)"])
-                }
-            }
-        }
-    }
-}
-
-extension Duration {
-    /// In seconds, with the fraction.
-    public var timeInterval: TimeInterval {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

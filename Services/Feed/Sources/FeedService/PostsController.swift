@@ -1,11 +1,12 @@
 import Foundation
 import Hummingbird
 import Logging
+import ObjectStore
 import Shared
 
 /// `/feeds`: public reading, author-only changes.
-struct FeedController: Sendable {
-    let repository: any FeedRepository
+struct PostsController: Sendable {
+    let repository: any PostRepository
     let storage: any ObjectStorage
     let receiver: PostFormReceiver
     let authorNames: AuthorNames
@@ -32,21 +33,24 @@ struct FeedController: Sendable {
     /// Stores the images first, then commits the row with them; on any failure the images go again.
     @Sendable func create(request: Request, context: AuthenticatedContext) async throws -> Response {
         let id = UUID()
-        var stored: [FeedImageRecord] = []
-        let record: FeedRecord
+        var stored: [PostImageRecord] = []
+        let record: PostRecord
         do {
-            let form = try await receiver.receive(request, context: context, feedID: id, purpose: .create, stored: &stored)
-            let title = FeedRules.normalizedTitle(form.title ?? "")
+            let form = try await receiver.receive(request, context: context, postID: id, purpose: .create, stored: &stored)
+            let title = PostRules.normalizedTitle(form.title ?? "")
             let content = form.content ?? ""
             let errors = [
-                form.title == nil ? FieldError(field: "title", message: "is required") : FeedRules.titleError(title),
-                FeedRules.contentError(content),
+                form.title == nil ? FieldError(field: "title", message: "is required") : PostRules.titleError(title),
+                PostRules.contentError(content),
             ].compactMap { $0 }
             guard errors.isEmpty else { throw APIError.validation(errors) }
             record = try await repository.insert(
-                NewFeed(id: id, authorID: context.user.id, title: title, content: content, images: stored), logger: context.logger)
+                NewPost(id: id, authorID: context.user.id, title: title, content: content, images: stored), logger: context.logger)
         } catch {
-            await removeObjects(stored.map(\.objectKey), context: context, reason: "failed create")
+            // Kept when the row may have committed unconfirmed (the sweeper takes them if not).
+            if !error.leavesWriteInDoubt {
+                await removeObjects(stored.map(\.objectKey), context: context, reason: "failed create")
+            }
             throw error
         }
         context.logger.info("feed created", metadata: ["feedId": "\(id)", "images": "\(record.images.count)"])
@@ -68,52 +72,55 @@ struct FeedController: Sendable {
             for: Set(rows.prefix(page.limit).map(\.record.authorID)), requestID: context.requestID, logger: context.logger)
         return try Response.json(Page(
             rows: rows, request: page, cursor: \.cursor,
-            item: { FeedResponse($0.record, authorName: names[$0.record.authorID]) }))
+            item: { PostResponse($0.record, authorName: names[$0.record.authorID]) }))
     }
 
-    @Sendable func get(request: Request, context: AppRequestContext) async throws -> FeedResponse {
-        let id = try context.parameters.id("id", orNotFound: FeedRules.notFound)
-        guard let record = try await repository.feed(id: id, logger: context.logger) else { throw FeedRules.notFound }
+    @Sendable func get(request: Request, context: AppRequestContext) async throws -> PostResponse {
+        let id = try context.parameters.id("id", orNotFound: PostRules.notFound)
+        guard let record = try await repository.post(id: id, logger: context.logger) else { throw PostRules.notFound }
         return await response(record, context: context)
     }
 
     /// Title and content, images added and removed: all or nothing. Removed images' objects
     /// are deleted once the change is committed.
-    @Sendable func update(request: Request, context: AuthenticatedContext) async throws -> FeedResponse {
-        let id = try context.parameters.id("id", orNotFound: FeedRules.notFound)
+    @Sendable func update(request: Request, context: AuthenticatedContext) async throws -> PostResponse {
+        let id = try context.parameters.id("id", orNotFound: PostRules.notFound)
         // Refuse before reading (and storing) anything; the transaction checks again.
-        guard let current = try await repository.feed(id: id, logger: context.logger) else { throw FeedRules.notFound }
-        guard current.authorID == context.user.id else { throw FeedRules.notAuthor }
+        guard let current = try await repository.post(id: id, logger: context.logger) else { throw PostRules.notFound }
+        guard current.authorID == context.user.id else { throw PostRules.notAuthor }
 
-        var stored: [FeedImageRecord] = []
-        let record: FeedRecord
+        var stored: [PostImageRecord] = []
+        let record: PostRecord
         let removedKeys: [String]
         do {
-            let form = try await receiver.receive(request, context: context, feedID: id, purpose: .update, stored: &stored)
+            let form = try await receiver.receive(request, context: context, postID: id, purpose: .update, stored: &stored)
             guard form.title != nil || form.content != nil || !stored.isEmpty || !form.removeImageIDs.isEmpty else {
                 throw APIError.validation(field: "body", "send title, content, images or removeImageIds")
             }
-            let title = form.title.map(FeedRules.normalizedTitle)
-            let errors = [title.flatMap(FeedRules.titleError), form.content.flatMap(FeedRules.contentError)].compactMap { $0 }
+            let title = form.title.map(PostRules.normalizedTitle)
+            let errors = [title.flatMap(PostRules.titleError), form.content.flatMap(PostRules.contentError)].compactMap { $0 }
             guard errors.isEmpty else { throw APIError.validation(errors) }
-            let change = FeedChange(
+            let change = PostChange(
                 id: id, authorID: context.user.id, title: title, content: form.content, addImages: stored,
                 removeImageIDs: form.removeImageIDs)
             switch try await repository.update(change, logger: context.logger) {
             case .updated(let updated, let removed):
                 (record, removedKeys) = (updated, removed)
             case .notFound:
-                throw FeedRules.notFound
+                throw PostRules.notFound
             case .notAuthor:
-                throw FeedRules.notAuthor
+                throw PostRules.notAuthor
             case .unknownImages(let ids):
                 throw APIError.validation(
                     ids.map { FieldError(field: "removeImageIds", message: "\($0.apiString) is not an image of this feed") })
             case .tooManyImages:
-                throw FeedRules.tooManyImages
+                throw PostRules.tooManyImages
             }
         } catch {
-            await removeObjects(stored.map(\.objectKey), context: context, reason: "failed update")
+            // Kept when the row may have committed unconfirmed (the sweeper takes them if not).
+            if !error.leavesWriteInDoubt {
+                await removeObjects(stored.map(\.objectKey), context: context, reason: "failed update")
+            }
             throw error
         }
         await removeObjects(removedKeys, context: context, reason: "images removed")
@@ -121,60 +128,46 @@ struct FeedController: Sendable {
     }
 
     @Sendable func delete(request: Request, context: AuthenticatedContext) async throws -> HTTPResponse.Status {
-        let id = try context.parameters.id("id", orNotFound: FeedRules.notFound)
+        let id = try context.parameters.id("id", orNotFound: PostRules.notFound)
         switch try await repository.delete(id: id, authorID: context.user.id, logger: context.logger) {
         case .deleted(let removedKeys):
             await removeObjects(removedKeys, context: context, reason: "feed deleted")
             context.logger.info("feed deleted", metadata: ["feedId": "\(id)"])
             return .noContent
         case .notFound:
-            throw FeedRules.notFound
+            throw PostRules.notFound
         case .notAuthor:
-            throw FeedRules.notAuthor
+            throw PostRules.notAuthor
         }
     }
 
     /// The bytes, streamed from the store, with long-lived cache headers (image URLs never change content).
     @Sendable func image(request: Request, context: AppRequestContext) async throws -> Response {
-        let feedID = try context.parameters.id("id", orNotFound: FeedRules.imageNotFound)
-        let imageID = try context.parameters.id("imageId", orNotFound: FeedRules.imageNotFound)
-        guard let image = try await repository.image(feedID: feedID, imageID: imageID, logger: context.logger) else {
-            throw FeedRules.imageNotFound
+        let postID = try context.parameters.id("id", orNotFound: PostRules.imageNotFound)
+        let imageID = try context.parameters.id("imageId", orNotFound: PostRules.imageNotFound)
+        guard let image = try await repository.image(postID: postID, imageID: imageID, logger: context.logger) else {
+            throw PostRules.imageNotFound
         }
         let download = ObjectDownload(
             key: try ObjectKey(image.objectKey), size: image.sizeBytes, contentType: image.contentType, entityTag: image.sha256,
-            cacheControl: FeedRules.imageCacheControl)
+            cacheControl: PostRules.imageCacheControl)
         do {
             return try await download.response(to: request, storage: storage)
         } catch ObjectStorageError.notFound {
             // A row without its object: deleted in between, or lost. Either way there is nothing to send.
-            context.logger.error("feed image object missing", metadata: ["feedId": "\(feedID)", "imageId": "\(imageID)"])
-            throw FeedRules.imageNotFound
+            context.logger.error("feed image object missing", metadata: ["feedId": "\(postID)", "imageId": "\(imageID)"])
+            throw PostRules.imageNotFound
         }
     }
 
     /// One post with its author's current name.
-    func response(_ record: FeedRecord, context: some RequestContext) async -> FeedResponse {
+    func response(_ record: PostRecord, context: some RequestContext) async -> PostResponse {
         let names = await authorNames.names(for: [record.authorID], requestID: context.requestID, logger: context.logger)
-        return FeedResponse(record, authorName: names[record.authorID])
+        return PostResponse(record, authorName: names[record.authorID])
     }
 
     /// Best effort: what cannot be deleted now, the orphan sweeper deletes later.
     func removeObjects(_ keys: [String], context: some RequestContext, reason: String) async {
-        await FeedObjects.remove(keys, from: storage, logger: context.logger, reason: reason)
-    }
-}
-
-/// Deleting objects whose rows are gone (or were never written).
-enum FeedObjects {
-    static func remove(_ keys: [String], from storage: any ObjectStorage, logger: Logger, reason: String) async {
-        for key in keys {
-            do {
-                try await storage.delete(try ObjectKey(key))
-            } catch {
-                logger.warning(
-                    "could not delete an image object; the sweeper will", metadata: ["key": "\(key)", "reason": "\(reason)", "error": "\(error)"])
-            }
-        }
+        await PostImageObjects.remove(keys, from: storage, logger: context.logger, reason: reason)
     }
 }

@@ -2,6 +2,7 @@ import Configuration
 import Foundation
 import Logging
 import ServiceLifecycle
+import Shared
 
 /// Which object store a service uses, from the environment:
 ///

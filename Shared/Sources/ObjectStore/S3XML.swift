@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 
 /// Just enough XML for S3's flat answers (`ListObjectsV2`, `InitiateMultipartUpload`,
 /// `ListMultipartUploads`, errors): element text by name, blocks by name, entity

@@ -11,6 +11,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Shared
 
 /// Objects as files under a root folder (`STORAGE_PATH`): key `a/b` is the file `<root>/a/b`.
 ///

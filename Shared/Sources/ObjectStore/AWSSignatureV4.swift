@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 
 /// AWS Signature Version 4 (header and presigned-URL forms), on `Crypto`'s HMAC-SHA256 and SHA-256.
 ///

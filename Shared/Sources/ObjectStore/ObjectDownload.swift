@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Shared
 
 /// Serves one stored object over HTTP, streaming: `ETag` with `If-None-Match` (`304`),
 /// one `Range` (`206`, or `416` with `Content-Range: bytes */size`; `If-Range` honoured;

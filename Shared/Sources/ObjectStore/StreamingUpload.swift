@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import Synchronization
+import Shared
 
 /// Streams bytes that a handler reads from a request (a raw body, a multipart file part)
 /// into an object store while counting and hashing them: memory stays flat whatever the

@@ -1,30 +1,31 @@
 import Foundation
 import Logging
+import ObjectStore
 import Shared
 
 /// A new post: its row and the images already in the store.
-struct NewFeed: Sendable {
+struct NewPost: Sendable {
     var id: UUID
     var authorID: UUID
     var title: String
     var content: String
-    var images: [FeedImageRecord]
+    var images: [PostImageRecord]
 }
 
 /// One `PATCH`: what changes, checked and applied in one transaction.
-struct FeedChange: Sendable {
+struct PostChange: Sendable {
     var id: UUID
     var authorID: UUID
     var title: String?
     var content: String?
     /// Appended after the post's current images, in this order.
-    var addImages: [FeedImageRecord]
+    var addImages: [PostImageRecord]
     var removeImageIDs: [UUID]
 }
 
 enum UpdateOutcome: Sendable {
     /// The post after the change, and the object keys of the images it no longer has.
-    case updated(FeedRecord, removedObjectKeys: [String])
+    case updated(PostRecord, removedObjectKeys: [String])
     case notFound
     case notAuthor
     /// `removeImageIds` named images this post does not have.
@@ -41,18 +42,18 @@ enum DeleteOutcome: Sendable {
 }
 
 /// Storage of posts and their image rows. `Sendable` so handlers share one instance.
-protocol FeedRepository: Sendable {
+protocol PostRepository: Sendable {
     /// Inserts the post and its image rows in one transaction.
-    func insert(_ feed: NewFeed, logger: Logger) async throws -> FeedRecord
-    func feed(id: UUID, logger: Logger) async throws -> FeedRecord?
+    func insert(_ post: NewPost, logger: Logger) async throws -> PostRecord
+    func post(id: UUID, logger: Logger) async throws -> PostRecord?
     /// Newest first, `page.limit + 1` rows (the extra one says another page follows).
-    func list(authorID: UUID?, page: PageRequest, logger: Logger) async throws -> [FeedListRow]
+    func list(authorID: UUID?, page: PageRequest, logger: Logger) async throws -> [PostListRow]
     /// Applies the change if the caller is the author and the result is valid; nothing changes otherwise.
-    func update(_ change: FeedChange, logger: Logger) async throws -> UpdateOutcome
+    func update(_ change: PostChange, logger: Logger) async throws -> UpdateOutcome
     func delete(id: UUID, authorID: UUID, logger: Logger) async throws -> DeleteOutcome
     /// Deletes every post of the author; returns the object keys of their images.
     func deleteAll(authorID: UUID, logger: Logger) async throws -> [String]
-    func image(feedID: UUID, imageID: UUID, logger: Logger) async throws -> FeedImageRecord?
+    func image(postID: UUID, imageID: UUID, logger: Logger) async throws -> PostImageRecord?
     /// Which of these object keys image rows refer to (for the orphan sweeper).
     func existingObjectKeys(_ objectKeys: [String], logger: Logger) async throws -> Set<String>
 }

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import Shared
 
 /// Where services keep file bytes (recordings, feed images): a flat namespace of keys,
 /// each holding an immutable blob. Two backends: `FileSystemObjectStorage` (local

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import Synchronization
+import Shared
 
 /// Objects in one bucket of an S3-compatible store (SeaweedFS here; MinIO or AWS S3
 /// elsewhere), over path-style URLs (`<endpoint>/<bucket>/<key>`) signed with

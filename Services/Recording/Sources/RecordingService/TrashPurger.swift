@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import ObjectStore
 import Shared
 
 /// Deletes recordings whose trash retention has passed: the object first, then the row, so

@@ -9,6 +9,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Shared
 
 /// Reads a `multipart/form-data` request body (RFC 7578) as it arrives: one part after
 /// another, and each part's bytes chunk by chunk, so a handler can stream file parts (into

@@ -1,0 +1,28 @@
+import Configuration
+import Foundation
+import Logging
+import Shared
+
+/// Everything the auth service reads at start-up.
+public struct AuthConfiguration: ServiceConfiguration {
+    public static let serviceName = "auth"
+    public var common: CommonConfiguration
+    public var bcryptCost: UInt8
+    public var refreshTokenTTL: Duration
+    /// Services told of deleted accounts: `OUTBOX_TARGETS=vote=http://host:port,recording=…,feed=…`.
+    public var outboxTargets: [(name: String, baseURL: String)]
+
+    public init(reader: ConfigReader, logger: Logger) throws {
+        self.common = try CommonConfiguration(reader: reader, serviceName: Self.serviceName, defaultPort: 8081, logger: logger)
+        // Production refuses cheap hashes; tests and development may go down to 4.
+        self.bcryptCost = UInt8(try reader.integer("BCRYPT_COST", default: 12, in: (common.environment == .production ? 10 : 4)...16))
+        self.refreshTokenTTL = try reader.seconds("REFRESH_TOKEN_TTL_SECONDS", default: 30 * 24 * 3600, in: 60...(365 * 24 * 3600))
+        self.outboxTargets = try reader.string(forKey: "outbox.targets", default: "").split(separator: ",").map { entry in
+            let parts = entry.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, !parts[0].isEmpty, parts[1].hasPrefix("http") else {
+                throw ConfigurationError("OUTBOX_TARGETS entries look like name=http://host:port, not '\(entry)'.")
+            }
+            return (parts[0], parts[1])
+        }
+    }
+}

@@ -1,0 +1,36 @@
+import Logging
+import NIOCore
+import ObjectStore
+import PostgresNIO
+import Shared
+
+/// The feed service's parts, built once from its configuration. Tests build them and replace
+/// one (a store that fails, an author directory that counts its calls) before handing them
+/// to `buildApplication(_:)`.
+struct FeedDependencies: Sendable {
+    var configuration: FeedConfiguration
+    var logger: Logger
+    var database: Database
+    var repository: any PostRepository
+    var storage: any ObjectStorage
+    /// Runs the store's own background work (the S3 client's pool).
+    var storageService: ObjectStorageService
+    /// The pool for calls to auth, sized for service-to-service traffic.
+    var http: ServiceHTTPClient
+    /// Where author names come from (auth's `/internal/users`).
+    var authorDirectory: any AuthorDirectory
+
+    init(configuration: FeedConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.database = configuration.common.makeDatabase(logger: logger)
+        self.repository = PostgresPostRepository(database: database)
+        (self.storage, self.storageService) = try configuration.storage.makeStorage(logger: logger)
+        self.http = ServiceHTTPClient(
+            maxConnectionsPerHost: 64, connectTimeout: .seconds(1), readTimeout: TimeAmount(configuration.authTimeout))
+        let credentials = try ServiceCredentials(secret: configuration.common.serviceTokenSecret, serviceName: FeedConfiguration.serviceName)
+        self.authorDirectory = AuthServiceDirectory(client: ServiceClient(
+            serviceName: "auth", baseURL: configuration.authURL, http: http.client, credentials: credentials,
+            timeout: TimeAmount(configuration.authTimeout)))
+    }
+}

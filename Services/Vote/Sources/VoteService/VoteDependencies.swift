@@ -1,0 +1,22 @@
+import Logging
+import PostgresNIO
+import Shared
+
+/// The vote service's parts, built once from its configuration. Tests build them and reach
+/// into one (the hub, to watch its subscribers) before handing them to `buildApplication(_:)`.
+struct VoteDependencies: Sendable {
+    var configuration: VoteConfiguration
+    var logger: Logger
+    var database: Database
+    var repository: any VoteRepository
+    /// This instance's live-count subscribers, fed by the LISTEN connection.
+    var hub: PollEventHub
+
+    init(configuration: VoteConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        self.database = configuration.common.makeDatabase(logger: logger)
+        self.repository = PostgresVoteRepository(database: database)
+        self.hub = PollEventHub()
+    }
+}

@@ -1,0 +1,121 @@
+import Logging
+import NIOCore
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// The service's connection pool, replaced by a fresh one when the database is back but the
+/// pool has not noticed.
+///
+/// postgres-nio's pool retries a failing server with a backoff that grows by a quarter per
+/// attempt up to a minute: after an outage of a minute or more it can take that long again to
+/// try once more, while every request is refused. So while calls fail for want of a
+/// connection, a supervisor tries a connection of its own twice a second; the moment one
+/// succeeds, a new pool takes over (at once, for every later call) and the old one is shut
+/// down. Run it as a service (it runs the pools); `current` is the pool to lease from.
+public final class DatabasePool: Service, Sendable {
+    private struct State {
+        var client: PostgresClient
+        var running: Task<Void, Never>?
+        var failingSince: ContinuousClock.Instant?
+        var replacements = 0
+    }
+    private let state: Mutex<State>
+    /// nil: a fixed pool (tests), never replaced.
+    private let configuration: PostgresClient.Configuration?
+    private let logger: Logger
+
+    /// How long a replaced pool keeps running, so that calls that got a connection from it
+    /// finish (their own deadlines are shorter) before it is shut down.
+    private let drainTime: Duration
+
+    /// A pool for `configuration`, replaced after outages; `drainTime`: the longest a call may
+    /// hold a connection (the connection wait plus the query timeout).
+    public init(configuration: PostgresClient.Configuration, drainTime: Duration, logger: Logger) {
+        self.configuration = configuration
+        self.drainTime = drainTime
+        self.logger = logger
+        self.state = Mutex(State(client: PostgresClient(configuration: configuration, backgroundLogger: logger)))
+    }
+
+    /// A fixed pool that someone else runs.
+    public init(fixed client: PostgresClient, logger: Logger) {
+        self.configuration = nil
+        self.drainTime = .zero
+        self.logger = logger
+        self.state = Mutex(State(client: client))
+    }
+
+    public var current: PostgresClient { state.withLock { $0.client } }
+
+    /// How many times the pool was replaced (for tests and logs).
+    public var replacements: Int { state.withLock { $0.replacements } }
+
+    /// A call found no connection in time: the database may be down.
+    func callFailedForWantOfConnection() {
+        state.withLock { state in
+            if state.failingSince == nil { state.failingSince = .now }
+        }
+    }
+
+    /// A call got its connection: the pool works.
+    func callGotConnection() {
+        state.withLock { $0.failingSince = nil }
+    }
+
+    public func run() async throws {
+        guard let configuration else { return }
+        let first = state.withLock { state in
+            let client = state.client
+            // An unstructured task inherits the graceful-shutdown signal: the pool stops with the service.
+            state.running = Task { await client.run() }
+            return state.running
+        }
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: .milliseconds(500)) } catch { return }
+                await self.replaceIfStuck(configuration)
+            }
+        }
+        // Shutting down: the current pool finishes its own graceful shutdown.
+        let last = state.withLock { $0.running } ?? first
+        await last?.value
+    }
+
+    private func replaceIfStuck(_ configuration: PostgresClient.Configuration) async {
+        guard let since = state.withLock({ $0.failingSince }), since.duration(to: .now) > .milliseconds(500) else { return }
+        guard await Self.serverAnswers(configuration, logger: logger) else { return }
+        let fresh = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let (old, count) = state.withLock { state in
+            let old = state.running
+            state.client = fresh
+            state.running = Task { await fresh.run() }
+            state.failingSince = nil
+            state.replacements += 1
+            return (old, state.replacements)
+        }
+        // Calls already on the old pool finish within their deadlines; then it goes.
+        let drainTime = self.drainTime
+        Task {
+            try? await Task.sleep(for: drainTime)
+            old?.cancel()
+        }
+        logger.notice("database reachable again; connection pool replaced", metadata: ["replacements": "\(count)"])
+    }
+
+    /// One connection of our own, opened and closed: is the server back?
+    static func serverAnswers(_ configuration: PostgresClient.Configuration, logger: Logger) async -> Bool {
+        guard let host = configuration.host, let port = configuration.port else { return false }
+        var connectionConfiguration = PostgresConnection.Configuration(
+            host: host, port: port, username: configuration.username, password: configuration.password,
+            database: configuration.database, tls: .disable)
+        connectionConfiguration.options.connectTimeout = .seconds(1)
+        do {
+            let connection = try await PostgresConnection.connect(configuration: connectionConfiguration, id: 0, logger: logger)
+            try? await connection.close()
+            return true
+        } catch {
+            return false
+        }
+    }
+}
