@@ -29,5 +29,6 @@ WORKDIR /app
 COPY --from=build /out/ /app/
 USER app
 ENV APP_ENV=production HTTP_HOST=0.0.0.0
-EXPOSE 8080
+# The service listens on HTTP_PORT; by default auth 8081, vote 8082, recording 8083, feed 8084.
+EXPOSE 8081 8082 8083 8084
 ENTRYPOINT ["/app/service"]
