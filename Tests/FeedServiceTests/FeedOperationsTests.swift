@@ -62,8 +62,10 @@ struct FeedOperationsTests {
     @Test func healthReadinessMetricsAndDocument() async throws {
         try await withFeedService { service in
             #expect(try await service.client.send(.get, "/health").status == .ok)
+            // The store's write probe, like any check, may miss its 2 s deadline while the whole
+            // suite loads the machine: wait for it as a load balancer would.
+            try await eventually { try await service.client.send(.get, "/ready").status == .ok }
             let ready = try await service.client.send(.get, "/ready")
-            #expect(ready.status == .ok)
             #expect(try ready.json["checks"] == .object(["database": .string("ok"), "storage": .string("ok")]))
             let metrics = try await service.client.send(.get, "/metrics")
             #expect(metrics.status == .ok)
@@ -76,7 +78,7 @@ struct FeedOperationsTests {
         try await withFeedService(extra: ["STORAGE_PATH": "/dev/null/feed-store"]) { service in
             let ready = try await service.client.send(.get, "/ready")
             #expect(ready.status == .serviceUnavailable)
-            #expect(try ready.json["checks"] == .object(["database": .string("ok"), "storage": .string("unavailable")]))
+            #expect(try ready.json["checks"]?["storage"] == .string("unavailable"))
         }
     }
 

@@ -21,7 +21,7 @@ struct RecordingStoreReadinessTests {
         try await withRecordingService(extra: ["STORAGE_PATH": root], waitForReady: false) { client, _ in
             try await eventually { try await client.send(.get, "/ready").status == .serviceUnavailable }
             let ready = try await client.send(.get, "/ready")
-            #expect(try ready.json["checks"] == .object(["database": .string("ok"), "storage": .string("unavailable")]))
+            #expect(try ready.json["checks"]?["storage"] == .string("unavailable"))
             // An upload fails the same way (and leaves nothing behind).
             #expect(try await client.uploadRaw(Array("x".utf8), token: try TestUser().token).status == .serviceUnavailable)
 
@@ -37,7 +37,7 @@ struct RecordingStoreReadinessTests {
         try await withRecordingService(extra: variables.merging(["S3_ENDPOINT": "http://127.0.0.1:9"]) { $1 }, waitForReady: false) { client, _ in
             try await eventually { try await client.send(.get, "/ready").status == .serviceUnavailable }
             let ready = try await client.send(.get, "/ready")
-            #expect(try ready.json["checks"] == .object(["database": .string("ok"), "storage": .string("unavailable")]))
+            #expect(try ready.json["checks"]?["storage"] == .string("unavailable"))
         }
     }
 }

@@ -211,7 +211,7 @@ struct RecordingUploadTests {
             let user = try TestUser()
             let ready = try await client.send(.get, "/ready")
             #expect(ready.status == .serviceUnavailable)
-            #expect(try ready.json["checks"] == .object(["database": .string("ok"), "storage": .string("unavailable")]))
+            #expect(try ready.json["checks"]?["storage"] == .string("unavailable"))
             let raw = try await client.uploadRaw(TestAudio.bytes(10_000), token: user.token)
             #expect(raw.status == .serviceUnavailable)
             #expect(try raw.problem.code == "service_unavailable")

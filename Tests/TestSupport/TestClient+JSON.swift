@@ -48,3 +48,11 @@ extension OpenAPIContract {
             contentType: response.headers[.contentType], body: response.data)
     }
 }
+
+extension JSONValue {
+    /// The member `key` of an object; nil for anything else.
+    public subscript(key: String) -> JSONValue? {
+        guard case .object(let members) = self else { return nil }
+        return members[key]
+    }
+}
