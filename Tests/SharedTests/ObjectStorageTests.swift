@@ -172,6 +172,33 @@ struct ObjectStorageTests {
         #expect(try await storage.head(key)?.size == 3)
     }
 
+    @Test func fileSystemDeletesLeaveNoEmptyFoldersAndPutsRacingThemLand() async throws {
+        let folder = try TestStorageBackend.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let storage = try FileSystemObjectStorage(root: folder, logger: TestEnvironment.logger)
+        try await storage.prepare()
+        let (first, second) = (try ObjectKey("feeds/p/1"), try ObjectKey("feeds/p/2"))
+        try await storage.put(first, body: Self.chunks([1]), length: 1)
+        try await storage.put(second, body: Self.chunks([2]), length: 1)
+        try await storage.delete(first)
+        #expect(FileManager.default.fileExists(atPath: folder + "/feeds/p"))
+        try await storage.delete(second)
+        #expect(!FileManager.default.fileExists(atPath: folder + "/feeds"))
+        #expect(FileManager.default.fileExists(atPath: folder))
+
+        // A put into a folder that a delete is emptying at the same moment still lands.
+        for round in 0..<30 {
+            let (gone, new) = (try ObjectKey("feeds/q/gone-\(round)"), try ObjectKey("feeds/q/new-\(round)"))
+            try await storage.put(gone, body: Self.chunks([0]), length: 1)
+            async let deleted: Void = storage.delete(gone)
+            async let stored = storage.put(new, body: Self.chunks([7]), length: 1)
+            _ = try await (deleted, stored)
+            #expect(try await storage.head(new)?.size == 1)
+            try await storage.delete(new)
+        }
+        #expect(!FileManager.default.fileExists(atPath: folder + "/feeds"))
+    }
+
     @Test func s3RefusesAWrongSignature() async throws {
         let server = try TestStorageBackend.s3Server()
         var configuration = S3ObjectStorage.Configuration(

@@ -68,8 +68,6 @@ public struct FileSystemObjectStorage: ObjectStorage {
         let temporary = incoming.appending("\(UUID().apiString).part")
         return try await mapErrors("put") {
             try await fileSystem.createDirectory(at: incoming, withIntermediateDirectories: true, permissions: nil)
-            try await fileSystem.createDirectory(
-                at: target.removingLastComponent(), withIntermediateDirectories: true, permissions: nil)
             do {
                 // Transactional creation: the .part file itself only appears once complete.
                 try await fileSystem.withFileHandle(
@@ -92,13 +90,26 @@ public struct FileSystemObjectStorage: ObjectStorage {
                     // Durable before it becomes visible under the key (and before a row points at it).
                     try await handle.synchronize()
                 }
-                try await Self.moveIntoPlace(temporary, to: target)
+                try await moveIntoPlace(temporary, to: target)
             } catch {
                 _ = try? await fileSystem.removeItem(at: temporary, strategy: .platformDefault, recursively: false)
                 throw error
             }
             guard let info = try await head(key) else { throw ObjectStorageError.notFound(key) }
             return info
+        }
+    }
+
+    /// Renames the finished upload to its key, creating the key's folder. A delete that just
+    /// emptied that folder may remove it between the two (see `delete`): then again.
+    private func moveIntoPlace(_ temporary: FilePath, to target: FilePath) async throws {
+        for attempt in 1...3 {
+            try await fileSystem.createDirectory(at: target.removingLastComponent(), withIntermediateDirectories: true, permissions: nil)
+            do {
+                return try await Self.moveIntoPlace(temporary, to: target)
+            } catch let error as RenameError where error.errorNumber == ENOENT && attempt < 3 {
+                continue
+            }
         }
     }
 
@@ -162,6 +173,22 @@ public struct FileSystemObjectStorage: ObjectStorage {
         let path = try path(for: key)
         try await mapErrors("delete") {
             _ = try await fileSystem.removeItem(at: path, strategy: .platformDefault, recursively: false)
+        }
+        await removeEmptyFolders(above: path)
+    }
+
+    /// Removes the folders a delete left empty (`feeds/<id>/` once its last image goes), up to
+    /// but not including the root: `rmdir(2)` removes only an empty folder, so one that
+    /// another put has just filled stays; best effort (a leftover is harmless).
+    private func removeEmptyFolders(above path: FilePath) async {
+        let root = self.root
+        _ = try? await NIOThreadPool.singleton.runIfActive {
+            var folder = path.removingLastComponent()
+            while folder != root, folder.starts(with: root), folder.components.count > root.components.count {
+                let removed = folder.withPlatformString { rmdir($0) == 0 }
+                guard removed else { break }
+                folder = folder.removingLastComponent()
+            }
         }
     }
 

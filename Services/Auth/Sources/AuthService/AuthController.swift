@@ -50,15 +50,18 @@ struct AuthController: Sendable {
             throw APIError.conflict("email_taken", "An account with this email already exists.")
         }
         context.logger.info("user signed up", metadata: ["userId": "\(user.id)"])
-        return try Response.json(try sessionResponse(user, refreshToken: refreshToken, sessionID: session.sessionID), status: .created)
+        return try sessionResponse(user, refreshToken: refreshToken, sessionID: session.sessionID).response(status: .created)
     }
 
     @Sendable func login(request: Request, context: AppRequestContext) async throws -> SessionResponse {
         let body = try await request.decodeJSON(as: LoginRequest.self, context: context)
+        if let error = AuthRules.passwordCharacterError(body.password) { throw APIError.validation([error]) }
         let user = try await repository.user(email: AuthRules.normalizedEmail(body.email), logger: context.logger)
         // Unknown email and wrong password take the same time and give the same answer.
         let passwordMatches = try await hasher.verify(body.password, hash: user?.passwordHash ?? dummyPasswordHash)
         guard let user, passwordMatches, AuthRules.passwordBytes.contains(body.password.utf8.count) else {
+            // Never the password; the account when there is one, so a guessing run shows.
+            context.logger.notice("login failed", metadata: ["userId": "\(user.map { "\($0.id)" } ?? "none")"])
             throw APIError(.unauthorized, code: "invalid_credentials", detail: "The email or password is wrong.")
         }
         let (refreshToken, session) = newRefreshToken(sessionID: UUID())
@@ -76,8 +79,9 @@ struct AuthController: Sendable {
         case .rotated(let user, let sessionID):
             // The session id carries over, so the new access token names the same session.
             return try sessionResponse(user, refreshToken: replacement, sessionID: sessionID)
-        case .reused:
-            context.logger.warning("refresh token reused: all sessions of the user revoked")
+        case .reused(let userID):
+            // A stolen token, or a client that kept an old one: the operator should see it.
+            context.logger.notice("refresh token reused: all sessions of the user revoked", metadata: ["userId": "\(userID)"])
             throw Self.invalidRefreshToken
         case .invalid:
             throw Self.invalidRefreshToken
@@ -107,6 +111,9 @@ struct AuthController: Sendable {
             if body.currentPassword == nil { errors.append(FieldError(field: "currentPassword", message: "is required to change the password")) }
         } else if body.currentPassword != nil {
             errors.append(FieldError(field: "password", message: "is required with currentPassword"))
+        }
+        if let current = body.currentPassword, let error = AuthRules.passwordCharacterError(current, field: "currentPassword") {
+            errors.append(error)
         }
         guard errors.isEmpty else { throw APIError.validation(errors) }
 

@@ -13,7 +13,7 @@ enum RefreshOutcome: Sendable {
     /// The token was live and has been replaced by the new one.
     case rotated(UserRecord, sessionID: UUID)
     /// The token had already been rotated: every refresh token of its user is now revoked.
-    case reused
+    case reused(userID: UUID)
     /// Unknown, expired, logged out or revoked.
     case invalid
 }

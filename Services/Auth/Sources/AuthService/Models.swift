@@ -26,7 +26,7 @@ struct UserResponse: ResponseCodable, Sendable {
     }
 }
 
-/// The contract's `session`.
+/// The contract's `session`. It carries tokens, so no cache may keep it.
 struct SessionResponse: ResponseCodable, Sendable {
     var user: UserResponse
     var accessToken: String
@@ -81,8 +81,17 @@ enum AuthRules {
 
     /// bcrypt only reads 72 bytes, so longer passwords are refused rather than silently cut.
     static func passwordError(_ password: String, field: String = "password") -> FieldError? {
-        passwordBytes.contains(password.utf8.count)
+        if let error = passwordCharacterError(password, field: field) { return error }
+        return passwordBytes.contains(password.utf8.count)
             ? nil : FieldError(field: field, message: "must be 8 to 72 bytes long (UTF-8)")
+    }
+
+    /// bcrypt reads a password as a C string: a NUL ends it, so `"\u{0}anything"` would match
+    /// an empty password and `"hunter22\u{0}x"` would match `"hunter22\u{0}y"`. Control
+    /// characters (U+0000-U+001F, U+007F) are refused wherever a password comes in, login too.
+    static func passwordCharacterError(_ password: String, field: String = "password") -> FieldError? {
+        password.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+            ? FieldError(field: field, message: "must not contain control characters") : nil
     }
 
     static func normalizedName(_ name: String) -> String {
@@ -91,5 +100,16 @@ enum AuthRules {
 
     static func nameError(_ name: String) -> FieldError? {
         nameLength.contains(name.count) ? nil : FieldError(field: "name", message: "must be 1 to 50 characters after trimming")
+    }
+}
+
+extension SessionResponse {
+    /// The session as a response: JSON with `Cache-Control: no-store`.
+    func response(status: HTTPResponse.Status = .ok) throws -> Response {
+        try Response.json(self, status: status, headers: [.cacheControl: "no-store"])
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        try response()
     }
 }

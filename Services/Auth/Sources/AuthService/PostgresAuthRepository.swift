@@ -62,7 +62,7 @@ struct PostgresAuthRepository: AuthRepository {
                     "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = \(userID) AND revoked_at IS NULL",
                     logger: logger
                 ).consume()
-                return .reused
+                return .reused(userID: userID)
             }
             guard revokedAt == nil, tokenExpiry > Date() else { return .invalid }
             try await connection.query(

@@ -48,7 +48,8 @@ public struct BearerAuthMiddleware: RouterMiddleware {
             do {
                 context.credential = .valid(try tokens.verify(token))
             } catch {
-                context.logger.debug("rejected access token", metadata: ["reason": "\(error)"])
+                // Notice level: a run of these is someone trying tokens (the token itself is never logged).
+                context.logger.notice("rejected access token", metadata: ["reason": "\(error)"])
                 context.credential = .invalid
             }
         } else if request.headers[.authorization] != nil {

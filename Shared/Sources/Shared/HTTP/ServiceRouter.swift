@@ -7,8 +7,9 @@ import ServiceLifecycle
 /// and the operational routes. Services add their controllers to it.
 ///
 /// Order matters: the request id is set first so every log line and error body carries it;
-/// metrics and CORS see the final response; the problem middleware sits inside them and
-/// turns every error below into problem+json.
+/// metrics and CORS see the final response; every response gets `nosniff`; the query is
+/// form-decoded before anything reads it; the problem middleware sits inside them and turns
+/// every error below into problem+json.
 public func makeServiceRouter(
     configuration: CommonConfiguration,
     tokens: AccessTokens,
@@ -21,6 +22,8 @@ public func makeServiceRouter(
     router.add(middleware: LogRequestsMiddleware(.info))
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: CORSPolicyMiddleware(allowedOrigins: configuration.corsAllowedOrigins))
+    router.add(middleware: NoSniffMiddleware())
+    router.add(middleware: FormDecodedQueryMiddleware())
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: BearerAuthMiddleware(tokens: tokens))
     router.addRoutes(OperationsController(checks: readiness, openAPIDocument: openAPIDocument).endpoints)
