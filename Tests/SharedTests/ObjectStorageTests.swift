@@ -172,6 +172,25 @@ struct ObjectStorageTests {
         #expect(try await storage.head(key)?.size == 3)
     }
 
+    /// Once `get` has answered, the bytes are the object's, whatever happens to it next: the
+    /// service sends its status line after `get`, so a delete racing a download is a `404`
+    /// (before) or a complete body (after), never a `200` cut short.
+    @Test(arguments: TestStorageBackend.allCases)
+    func contentOpenedBeforeADeleteIsReadInFull(backend: TestStorageBackend) async throws {
+        try await backend.withStorage { storage in
+            let key = try ObjectKey("recordings/racing-\(UUID().uuidString.lowercased())")
+            let bytes = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+            try await storage.put(key, body: Self.chunks(bytes), length: Int64(bytes.count))
+            let content = try await storage.get(key, range: nil)
+            try await storage.delete(key)
+            #expect(try await storage.head(key) == nil)
+            var received: [UInt8] = []
+            try await content.forEachChunk { received += Array(buffer: $0) }
+            #expect(received == bytes)
+            await #expect(throws: ObjectStorageError.self) { try await storage.get(key, range: nil) }
+        }
+    }
+
     @Test func fileSystemDeletesLeaveNoEmptyFoldersAndPutsRacingThemLand() async throws {
         let folder = try TestStorageBackend.temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }

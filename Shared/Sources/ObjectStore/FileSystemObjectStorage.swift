@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import _NIOFileSystem
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -130,30 +131,47 @@ public struct FileSystemObjectStorage: ObjectStorage {
         var errorNumber: Int32
     }
 
+    /// Opens the file before returning, so the response's status line and the bytes come
+    /// from one file: a delete racing the download either wins before (`notFound`, a `404`)
+    /// or is too late to matter (the open file's bytes stay readable after the unlink).
     public func get(_ key: ObjectKey, range: ClosedRange<Int64>?) async throws -> ObjectContent {
         let path = try path(for: key)
-        guard let info = try await head(key) else { throw ObjectStorageError.notFound(key) }
-        if let range {
-            guard range.lowerBound >= 0, range.upperBound < info.size else {
-                throw ObjectStorageError.rangeNotSatisfiable(size: info.size)
+        let opened = try await mapErrors("get") { () -> OpenedFile? in
+            do {
+                return OpenedFile(try await fileSystem.openFile(forReadingAt: path))
+            } catch let error as FileSystemError where error.code == .notFound {
+                return nil
             }
         }
-        let fileSystem = self.fileSystem
+        guard let file = opened else { throw ObjectStorageError.notFound(key) }
+        let info: ObjectInfo
+        do {
+            let stat = try await mapErrors("get") { try await file.info() }
+            guard stat.type == .regular else { throw ObjectStorageError.notFound(key) }
+            info = ObjectInfo(key: key, size: stat.size, lastModified: Self.date(stat.lastDataModificationTime))
+            if let range {
+                guard range.lowerBound >= 0, range.upperBound < info.size else {
+                    throw ObjectStorageError.rangeNotSatisfiable(size: info.size)
+                }
+            }
+        } catch {
+            await file.close()
+            throw error
+        }
         let logger = self.logger
         return ObjectContent(info: info, range: range) { consume in
+            defer { file.closeSoon() }
             guard info.size > 0 else { return }
             let bytes = range ?? 0...(info.size - 1)
             try await Self.mapErrors("get", logger: logger) {
-                try await fileSystem.withFileHandle(forReadingAt: path) { handle in
-                    var delivered: Int64 = 0
-                    for try await chunk in handle.readChunks(in: bytes, chunkLength: Self.chunkLength) {
-                        delivered += Int64(chunk.readableBytes)
-                        try await consume(chunk)
-                    }
-                    // The file changed under us (replaced by a shorter one): do not end early silently.
-                    guard delivered == Int64(bytes.count) else {
-                        throw ObjectStorageError.lengthMismatch(expected: Int64(bytes.count), actual: delivered)
-                    }
+                var delivered: Int64 = 0
+                for try await chunk in file.chunks(in: bytes, chunkLength: Self.chunkLength) {
+                    delivered += Int64(chunk.readableBytes)
+                    try await consume(chunk)
+                }
+                // The file changed under us (truncated in place): do not end early silently.
+                guard delivered == Int64(bytes.count) else {
+                    throw ObjectStorageError.lengthMismatch(expected: Int64(bytes.count), actual: delivered)
                 }
             }
         }
@@ -262,5 +280,42 @@ public struct FileSystemObjectStorage: ObjectStorage {
     static func unavailable(_ operation: String, _ error: any Error, logger: Logger) -> APIError {
         logger.error("file storage failed", metadata: ["operation": "\(operation)", "error": "\(error)"])
         return APIError.unavailable("The file store is unavailable. Try again shortly.")
+    }
+}
+
+/// A file opened for a download. Closed once the body has been read; if the content is
+/// dropped unread (the client left before the body started), the descriptor is closed when
+/// the last reference goes (NIO's handle must never be dropped open).
+final class OpenedFile: Sendable {
+    private let handle: Mutex<ReadFileHandle?>
+
+    init(_ handle: ReadFileHandle) {
+        self.handle = Mutex(handle)
+    }
+
+    func info() async throws -> FileInfo {
+        guard let handle = handle.withLock({ $0 }) else { throw CancellationError() }  // closed: the download is over
+        return try await handle.info()
+    }
+
+    func chunks(in range: ClosedRange<Int64>, chunkLength: ByteCount) -> FileChunks {
+        // Only called while open (before `closeSoon`).
+        handle.withLock { $0! }.readChunks(in: range, chunkLength: chunkLength)
+    }
+
+    func close() async {
+        guard let handle = handle.withLock({ state in defer { state = nil }; return state }) else { return }
+        try? await handle.close()
+    }
+
+    /// Closes without waiting (from a `defer`).
+    func closeSoon() {
+        guard let handle = handle.withLock({ state in defer { state = nil }; return state }) else { return }
+        Task { try? await handle.close() }
+    }
+
+    deinit {
+        guard let handle = handle.withLock({ state in defer { state = nil }; return state }) else { return }
+        if let descriptor = try? handle.detachUnsafeFileDescriptor() { try? descriptor.close() }
     }
 }
