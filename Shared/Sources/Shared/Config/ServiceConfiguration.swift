@@ -55,6 +55,10 @@ public struct CommonConfiguration: Sendable {
     /// Longest the service waits, after SIGTERM, for requests in flight and background work
     /// before it stops anyway (`SHUTDOWN_GRACE_SECONDS`); keep it below the orchestrator's.
     public var shutdownGrace: Duration
+    /// A connection that sends nothing for this long is closed, mid-request (a stalled body)
+    /// or between requests (`HTTP_IDLE_TIMEOUT_SECONDS`); above the gateway's upstream
+    /// keep-alive (60 s), so nginx never reuses a connection the service is closing.
+    public var httpIdleTimeout: Duration
 
     /// Development-only secrets, so `swift run` works out of the box; refused in production.
     static let developmentJWTSecret = "development-only-jwt-secret-do-not-deploy-0001"
@@ -97,6 +101,7 @@ public struct CommonConfiguration: Sendable {
         self.databaseConnectionWait = try reader.milliseconds("DATABASE_CONNECTION_WAIT_MS", default: 5000, in: 1...60_000)
         self.databaseQueryTimeout = try reader.milliseconds("DATABASE_QUERY_TIMEOUT_MS", default: 5000, in: 100...600_000)
         self.shutdownGrace = try reader.seconds("SHUTDOWN_GRACE_SECONDS", default: 25, in: 1...600)
+        self.httpIdleTimeout = try reader.seconds("HTTP_IDLE_TIMEOUT_SECONDS", default: 75, in: 0.1...3600)
     }
 
     /// The service's database, with the bounds above; run its `pool` as a service.

@@ -1,4 +1,5 @@
 import Hummingbird
+import NIOCore
 import Logging
 import PostgresNIO
 import ServiceLifecycle
@@ -42,6 +43,7 @@ public func makeServiceApplication(
 ) -> some ApplicationProtocol {
     var app = Application(
         router: router,
+        server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.httpIdleTimeout))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         services: [database.pool] + services,
         logger: logger
