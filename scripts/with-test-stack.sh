@@ -148,6 +148,10 @@ done
 
 # Generous for the suite (all from 127.0.0.1); the rate-limit test uses another source address.
 export GATEWAY_AUTH_RATE="${GATEWAY_AUTH_RATE:-600r/m}" GATEWAY_AUTH_BURST="${GATEWAY_AUTH_BURST:-100}"
+export GATEWAY_REFRESH_RATE="${GATEWAY_REFRESH_RATE:-600r/m}" GATEWAY_REFRESH_BURST="${GATEWAY_REFRESH_BURST:-100}"
+export GATEWAY_PROFILE_RATE="${GATEWAY_PROFILE_RATE:-600r/m}" GATEWAY_PROFILE_BURST="${GATEWAY_PROFILE_BURST:-100}"
+export GATEWAY_PASSWORD_RATE="${GATEWAY_PASSWORD_RATE:-600r/m}" GATEWAY_PASSWORD_BURST="${GATEWAY_PASSWORD_BURST:-100}"
+export GATEWAY_EVENT_STREAMS="${GATEWAY_EVENT_STREAMS:-50}"
 upstreams=()
 for svc in $SERVICES; do upstreams+=("$svc=$(service_addresses "$svc")"); done
 gateway_render "$E2E_DIR/gateway" "127.0.0.1:$gateway_port" "${upstreams[@]}" || die "could not render the gateway"

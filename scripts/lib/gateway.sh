@@ -37,6 +37,10 @@ gateway_recording_max_body() {
 # values filled in). One argument per service, e.g. "vote=127.0.0.1:8082 127.0.0.1:8092"
 # (several addresses: the gateway balances across them); a service of the template that is
 # not given fails the rendering (its GATEWAY_<SERVICE>_SERVERS is unset).
+# Limits per client address (GATEWAY_AUTH_RATE/_BURST for login and sign-up,
+# GATEWAY_REFRESH_*, GATEWAY_PROFILE_*, GATEWAY_PASSWORD_*, GATEWAY_EVENT_STREAMS) come
+# from the caller's environment, else the defaults below, the same as compose.yaml's;
+# deploy/nginx/gateway.conf.template says what each one limits.
 gateway_render() {
     local dir="$1" listen="$2" arg svc max_body
     shift 2
@@ -55,6 +59,13 @@ gateway_render() {
         GATEWAY_LISTEN="$listen" \
         GATEWAY_AUTH_RATE="${GATEWAY_AUTH_RATE:-10r/m}" \
         GATEWAY_AUTH_BURST="${GATEWAY_AUTH_BURST:-20}" \
+        GATEWAY_REFRESH_RATE="${GATEWAY_REFRESH_RATE:-30r/m}" \
+        GATEWAY_REFRESH_BURST="${GATEWAY_REFRESH_BURST:-30}" \
+        GATEWAY_PROFILE_RATE="${GATEWAY_PROFILE_RATE:-10r/m}" \
+        GATEWAY_PROFILE_BURST="${GATEWAY_PROFILE_BURST:-10}" \
+        GATEWAY_PASSWORD_RATE="${GATEWAY_PASSWORD_RATE:-5r/m}" \
+        GATEWAY_PASSWORD_BURST="${GATEWAY_PASSWORD_BURST:-10}" \
+        GATEWAY_EVENT_STREAMS="${GATEWAY_EVENT_STREAMS:-20}" \
         GATEWAY_RESOLVER="" \
         GATEWAY_RECORDING_MAX_BODY="$max_body" \
         GATEWAY_EXTRA_LOCATIONS="${GATEWAY_EXTRA_LOCATIONS:-}" \

@@ -1,0 +1,388 @@
+import AsyncHTTPClient
+import Dispatch
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Shared
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The gateway's own answers, sent over raw sockets where a client library would refuse or
+/// rewrite the request (malformed request lines, huge header lines, dot segments), and the
+/// per-address limits, each from a source address of its own (127.0.0.8x) so that they never
+/// touch the rest of the suite (which runs from 127.0.0.1).
+@Suite("End to end: gateway hardening")
+struct GatewayHardeningTests {
+    /// Checks what every error the gateway produces itself has: problem+json of the shared
+    /// shape with the request id, nosniff and no-store.
+    static func expectGatewayProblem(
+        _ reply: RawReply, status: Int, code: String, _ what: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        #expect(reply.status == status, "\(what): \(reply.head)", sourceLocation: sourceLocation)
+        #expect(reply.header("Content-Type") == "application/problem+json", "\(what)", sourceLocation: sourceLocation)
+        #expect(reply.header("X-Content-Type-Options") == "nosniff", "\(what)", sourceLocation: sourceLocation)
+        #expect(reply.header("Cache-Control") == "no-store", "\(what)", sourceLocation: sourceLocation)
+        guard let problem = try? reply.json else {
+            Issue.record("\(what): not a JSON object: \(String(decoding: reply.body.prefix(300), as: UTF8.self))", sourceLocation: sourceLocation)
+            return
+        }
+        #expect(problem["status"] == .number(Double(status)), "\(what)", sourceLocation: sourceLocation)
+        #expect(problem["code"] == .string(code), "\(what)", sourceLocation: sourceLocation)
+        #expect(problem["type"] != nil && problem["title"] != nil && problem["detail"] != nil, "\(what)", sourceLocation: sourceLocation)
+        let id = reply.header("X-Request-ID")
+        #expect(id != nil && problem["requestId"] == .string(id ?? ""), "\(what)", sourceLocation: sourceLocation)
+    }
+
+    @Test func nginxOwnErrorsAreProblemJSON() async throws {
+        _ = try GatewayClient()
+        let cases: [(String, [UInt8], Int, String)] = [
+            ("a malformed request line", Array("GARBAGE\r\n\r\n".utf8), 400, "bad_request"),
+            ("a malformed header", Array("GET /feeds HTTP/1.1\r\nHost: gateway\r\nno colon here\r\n\r\n".utf8), 400, "bad_request"),
+            ("no Host header", Array("GET /feeds HTTP/1.1\r\n\r\n".utf8), 400, "bad_request"),
+            ("a 1 MB header line", Array("GET /feeds HTTP/1.1\r\nHost: gateway\r\nX-Big: \(String(repeating: "a", count: 1 << 20))\r\n\r\n".utf8),
+             431, "headers_too_large"),
+            ("a 20 kB request line", Array("GET /feeds/\(String(repeating: "a", count: 20_000)) HTTP/1.1\r\nHost: gateway\r\n\r\n".utf8),
+             414, "uri_too_long"),
+            ("TRACE", Array("TRACE /feeds HTTP/1.1\r\nHost: gateway\r\n\r\n".utf8), 405, "method_not_allowed"),
+            ("an unknown Transfer-Encoding", Array("POST /feeds HTTP/1.1\r\nHost: gateway\r\nTransfer-Encoding: gzip\r\n\r\n".utf8),
+             501, "not_implemented"),
+            ("HTTP/3.0 on HTTP/1", Array("GET /feeds HTTP/3.0\r\nHost: gateway\r\n\r\n".utf8), 505, "http_version_not_supported"),
+        ]
+        for (what, request, status, code) in cases {
+            let reply = try await RawHTTP.exchange(request)
+            Self.expectGatewayProblem(reply, status: status, code: code, what)
+        }
+        // A client's plain request id is echoed in these too, when the header was read.
+        let withID = try await RawHTTP.exchange(Array("TRACE /feeds HTTP/1.1\r\nHost: gateway\r\nX-Request-ID: e2e-trace-id\r\n\r\n".utf8))
+        #expect(try withID.json["requestId"] == .string("e2e-trace-id"))
+        // The existing gateway errors carry the same headers.
+        let notFound = try await RawHTTP.exchange(Array("GET /nowhere HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n".utf8))
+        Self.expectGatewayProblem(notFound, status: 404, code: "not_found", "an unknown route")
+        // The error pages' own locations are not reachable from outside.
+        let internalPage = try await RawHTTP.exchange(Array("GET /_gateway/error/500 HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n".utf8))
+        Self.expectGatewayProblem(internalPage, status: 404, code: "not_found", "an error page's location")
+    }
+
+    @Test func dotSegmentsAndEncodedSlashesAreRefusedBeforeRouting() async throws {
+        _ = try GatewayClient()
+        let targets = [
+            "/feeds/..%2f..%2finternal/x", "/feeds/..%2F..%2Finternal/x", "/feeds/../internal/x", "/feeds/../../internal/x",
+            "/feeds/./x", "/feeds/%2e%2e/internal/x", "/feeds/%2E%2E/x", "/feeds/.%2e/x", "/feeds/%2e/x", "/feeds/..",
+            "/feeds/x/..?limit=1", "/feeds/a%2Fb", "/feeds/a%2fb/images/c", "/polls/x%2Fy/events", "/recordings/%2e%2e%2finternal",
+            "/auth/./login", "/internal/../feeds", "/%2e%2e/internal/users",
+        ]
+        for target in targets {
+            let reply = try await RawHTTP.exchange(
+                Array("GET \(target) HTTP/1.1\r\nHost: gateway\r\nX-Request-ID: e2e-target\r\nConnection: close\r\n\r\n".utf8))
+            Self.expectGatewayProblem(reply, status: 400, code: "bad_request_target", target)
+            // nginx refuses a target that climbs above the root ("/feeds/../../x") before it
+            // reads the headers, so those carry the gateway's own id; the others echo ours.
+            if !["/feeds/..%2f..%2finternal/x", "/feeds/..%2F..%2Finternal/x", "/feeds/../../internal/x", "/%2e%2e/internal/users"].contains(target) {
+                #expect(try reply.json["requestId"] == .string("e2e-target"), "\(target)")
+            }
+        }
+        // Whatever the method: a POST is refused the same way, a HEAD without a body.
+        let post = try await RawHTTP.exchange(
+            Array("POST /auth/..%2Flogin HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".utf8))
+        Self.expectGatewayProblem(post, status: 400, code: "bad_request_target", "POST /auth/..%2Flogin")
+        let head = try await RawHTTP.exchange(Array("HEAD /feeds/%2e%2e/x HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n".utf8), head: true)
+        #expect(head.status == 400)
+        #expect(head.body.isEmpty)
+
+        // Dots inside a segment and anything in the query are the services' business.
+        for target in ["/feeds?cursor=a%2Fb/../..", "/feeds/.well-known", "/feeds/a..b", "/feeds?author=%2e%2e"] {
+            let reply = try await RawHTTP.exchange(Array("GET \(target) HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n".utf8))
+            #expect((try? reply.json["code"]) != .string("bad_request_target"), "\(target): \(reply.head)")
+            #expect(reply.status != 502 && reply.status < 500, "\(target): \(reply.head)")
+        }
+    }
+
+    /// Sends `request` from `address` until the gateway answers 429 (at most `attempts`
+    /// times); every earlier answer must be one of `allowed`.
+    static func untilLimited(
+        from address: String, attempts: Int = 300, allowed: Set<Int>, sourceLocation: SourceLocation = #_sourceLocation,
+        _ request: (GatewayClient) async throws -> Reply
+    ) async throws -> Reply? {
+        var configuration = HTTPClient.Configuration()
+        configuration.localAddress = address
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        do {
+            let client = try GatewayClient(http: http)
+            for _ in 0..<attempts {
+                let reply = try await request(client)
+                if reply.status == 429 {
+                    try await http.shutdown()
+                    return reply
+                }
+                #expect(allowed.contains(reply.status), "unexpected \(reply.status) before the limit", sourceLocation: sourceLocation)
+            }
+        } catch {
+            try await http.shutdown()
+            throw error
+        }
+        try await http.shutdown()
+        return nil
+    }
+
+    static func expectRateLimited(_ reply: Reply?, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let reply = try #require(reply, "\(what): no 429 after 300 requests", sourceLocation: sourceLocation)
+        #expect(reply.headers.first(name: "Content-Type") == "application/problem+json", sourceLocation: sourceLocation)
+        #expect(reply.headers.first(name: "Retry-After") != nil, "\(what)", sourceLocation: sourceLocation)
+        #expect(reply.headers.first(name: "X-Content-Type-Options") == "nosniff", "\(what)", sourceLocation: sourceLocation)
+        #expect(reply.headers.first(name: "Cache-Control") == "no-store", "\(what)", sourceLocation: sourceLocation)
+        #expect(try reply.json["code"] == .string("rate_limited"), "\(what)", sourceLocation: sourceLocation)
+        #expect(try reply.json["requestId"] == .string(reply.headers.first(name: "X-Request-ID") ?? "-"), "\(what)", sourceLocation: sourceLocation)
+    }
+
+    @Test func tokenRefreshIsRateLimitedPerClientAddress() async throws {
+        let limited = try await Self.untilLimited(from: "127.0.0.80", allowed: [401]) { client in
+            try await client.send(.POST, "/auth/refresh", json: #"{"refreshToken":"not-a-refresh-token"}"#)
+        }
+        try Self.expectRateLimited(limited, "POST /auth/refresh")
+        // Other clients are not affected.
+        let other = try await GatewayClient().send(.POST, "/auth/refresh", json: #"{"refreshToken":"not-a-refresh-token"}"#)
+        #expect(other.status == 401)
+    }
+
+    @Test func profileChangesAreRateLimitedPerClientAddressButReadsAreNot() async throws {
+        let limited = try await Self.untilLimited(from: "127.0.0.81", allowed: [401]) { client in
+            try await client.send(.PATCH, "/auth/me", json: #"{"name":"Limited"}"#)
+        }
+        try Self.expectRateLimited(limited, "PATCH /auth/me")
+        // GET /auth/me from the same address is not counted.
+        var configuration = HTTPClient.Configuration()
+        configuration.localAddress = "127.0.0.81"
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let read: Reply
+        do { read = try await GatewayClient(http: http).send(.GET, "/auth/me") } catch {
+            try await http.shutdown()
+            throw error
+        }
+        try await http.shutdown()
+        #expect(read.status == 401)
+    }
+
+    @Test func passwordForgotAndResetShareARateLimitPerClientAddress() async throws {
+        // The routes may not exist in auth yet (404); the gateway limits them all the same.
+        let limited = try await Self.untilLimited(from: "127.0.0.82", allowed: [202, 400, 404]) { client in
+            try await client.send(.POST, "/auth/password/reset", json: #"{"token":"not-a-reset-token","password":"new password 1"}"#)
+        }
+        try Self.expectRateLimited(limited, "POST /auth/password/reset")
+        let forgot = try await Self.untilLimited(from: "127.0.0.82", attempts: 1, allowed: []) { client in
+            try await client.send(.POST, "/auth/password/forgot", json: #"{"email":"limited@example.com"}"#)
+        }
+        try Self.expectRateLimited(forgot, "POST /auth/password/forgot after resets")
+    }
+
+    @Test func concurrentEventStreamsAreCappedPerClientAddress() async throws {
+        let client = try GatewayClient()
+        let owner = try await client.signup(name: "Stream Owner")
+        let created = try await client.send(.POST, "/polls", json: #"{"title":"Streams","candidates":["A","B"]}"#, token: owner.accessToken)
+        #expect(created.status == 201)
+        let pollID = try #require(try created.json["id"]?.stringValue)
+        let request = Array("GET /polls/\(pollID)/events HTTP/1.1\r\nHost: gateway\r\nAccept: text/event-stream\r\n\r\n".utf8)
+
+        let (opened, refused, other) = try await RawHTTP.onBlockingThread { () throws -> (Int, RawReply?, RawReply) in
+            var streams: [RawConnection] = []
+            defer { for stream in streams { stream.close() } }
+            var refused: RawReply?
+            for _ in 0..<200 {
+                let connection = try RawConnection(source: "127.0.0.83")
+                connection.write(request)
+                let reply = try connection.readReply(untilHeadOnly: true)
+                if reply.status != 200 {
+                    refused = try connection.readReply(continuing: reply)
+                    connection.close()
+                    break
+                }
+                streams.append(connection)
+            }
+            // While this address is at its cap, another one still gets a stream.
+            let elsewhere = try RawConnection(source: nil)
+            defer { elsewhere.close() }
+            elsewhere.write(request)
+            return (streams.count, refused, try elsewhere.readReply(untilHeadOnly: true))
+        }
+        let reply = try #require(refused, "no refusal after 200 open streams")
+        #expect(opened >= 1)
+        Self.expectGatewayProblem(reply, status: 429, code: "rate_limited", "stream \(opened + 1)")
+        #expect(reply.header("Retry-After") != nil)
+        #expect(other.status == 200)
+    }
+}
+
+// MARK: - Raw HTTP/1.1 over a socket
+
+struct RawReply: Sendable {
+    var head: String
+    var status: Int
+    var headers: [(String, String)]
+    var body: Data
+
+    func header(_ name: String) -> String? {
+        headers.first { $0.0.lowercased() == name.lowercased() }?.1
+    }
+
+    var json: [String: JSONValue] {
+        get throws {
+            guard case .object(let object) = try JSONDecoder().decode(JSONValue.self, from: body) else { throw Reply.NotAnObject() }
+            return object
+        }
+    }
+}
+
+struct RawSocketError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// One TCP connection to the gateway, blocking, with 10 s timeouts: for the tests only.
+final class RawConnection: @unchecked Sendable {
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+    private var closed = false
+
+    init(source: String?) throws {
+        let gateway = try Stack.gateway
+        guard let url = URL(string: gateway), let host = url.host, let port = url.port else {
+            throw RawSocketError(description: "no host:port in E2E_GATEWAY_URL: \(gateway)")
+        }
+        #if canImport(Glibc)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let fd = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { throw RawSocketError(description: "socket: \(errno)") }
+        self.fd = fd
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if let source {
+            var local = try Self.address(source, port: 0)
+            let rc = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard rc == 0 else {
+                Self.closeSocket(fd)
+                throw RawSocketError(description: "bind \(source): \(errno)")
+            }
+        }
+        var remote = try Self.address(host, port: port)
+        let rc = withUnsafePointer(to: &remote) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else {
+            Self.closeSocket(fd)
+            throw RawSocketError(description: "connect \(host):\(port): \(errno)")
+        }
+    }
+
+    deinit { close() }
+
+    private static func address(_ host: String, port: Int) throws -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { throw RawSocketError(description: "not an IPv4 address: \(host)") }
+        return address
+    }
+
+    /// Writes what it can: the gateway may answer and close before it has read everything
+    /// (a 1 MB header line), which is not an error here.
+    func write(_ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let sent = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if sent <= 0 { return }
+            offset += sent
+        }
+    }
+
+    /// Reads more into the buffer; false at the end of the stream (or on an error).
+    private func fill() -> Bool {
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if count <= 0 { return false }
+        buffer += chunk[0..<count]
+        return true
+    }
+
+    /// The response's head, and its body unless `untilHeadOnly` (an event stream) or `head`
+    /// (the answer to a HEAD request has none).
+    func readReply(untilHeadOnly: Bool = false, head: Bool = false) throws -> RawReply {
+        let separator: [UInt8] = Array("\r\n\r\n".utf8)
+        var end: Int?
+        while end == nil {
+            if let range = buffer.firstRange(of: separator) {
+                end = range.lowerBound
+                break
+            }
+            guard fill() else { throw RawSocketError(description: "no response head: \(String(decoding: buffer.prefix(200), as: UTF8.self))") }
+        }
+        let headText = String(decoding: buffer[..<end!], as: UTF8.self)
+        buffer.removeSubrange(..<(end! + separator.count))
+        let lines = headText.components(separatedBy: "\r\n")
+        let statusParts = lines[0].split(separator: " ", omittingEmptySubsequences: false)
+        guard statusParts.count >= 2, let status = Int(statusParts[1]) else { throw RawSocketError(description: "bad status line: \(lines[0])") }
+        let headers = lines.dropFirst().compactMap { line -> (String, String)? in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+        }
+        var reply = RawReply(head: lines[0], status: status, headers: headers, body: Data())
+        if untilHeadOnly || head { return reply }
+        reply = try readReply(continuing: reply)
+        return reply
+    }
+
+    /// The body of a reply whose head was read: Content-Length bytes, or up to the end.
+    func readReply(continuing reply: RawReply) throws -> RawReply {
+        var reply = reply
+        if let length = reply.header("Content-Length").flatMap(Int.init) {
+            while buffer.count < length { guard fill() else { break } }
+            reply.body = Data(buffer.prefix(length))
+            buffer.removeFirst(min(length, buffer.count))
+        } else {
+            while fill() {}
+            reply.body = Data(buffer)
+            buffer.removeAll()
+        }
+        return reply
+    }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        Self.closeSocket(fd)
+    }
+
+    private static func closeSocket(_ fd: Int32) {
+        #if canImport(Glibc)
+        _ = Glibc.close(fd)
+        #else
+        _ = Darwin.close(fd)
+        #endif
+    }
+}
+
+enum RawHTTP {
+    /// Runs blocking socket work off Swift's cooperative threads.
+    static func onBlockingThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
+    /// Sends `request` on a new connection to the gateway and reads one reply.
+    static func exchange(_ request: [UInt8], from source: String? = nil, head: Bool = false) async throws -> RawReply {
+        try await onBlockingThread {
+            let connection = try RawConnection(source: source)
+            defer { connection.close() }
+            connection.write(request)
+            return try connection.readReply(head: head)
+        }
+    }
+}
