@@ -75,7 +75,8 @@ struct FeedUpdateDeleteTests {
                 let response = try await service.client.send(.patch, "/feeds/\(post.id)", json: json, token: ada.token)
                 #expect(response.status == .badRequest, "\(json.prefix(40))")
             }
-            #expect(try await service.client.send(.get, "/feeds/\(post.id)").decode(PostBody.self) == post)
+            let stored = try await service.client.send(.get, "/feeds/\(post.id)").decode(PostBody.self)
+            #expect(stored.withAuthorName(post.author.name) == post)
         }
     }
 
@@ -140,7 +141,8 @@ struct FeedUpdateDeleteTests {
                 .patch, "/feeds/\(post.id)", form: MultipartForm().file(Array("GIF8 not really".utf8)), token: ada.token)
             #expect(fake.status == .unsupportedMediaType)
 
-            #expect(try await service.client.send(.get, "/feeds/\(post.id)").decode(PostBody.self) == post)
+            let stored = try await service.client.send(.get, "/feeds/\(post.id)").decode(PostBody.self)
+            #expect(stored.withAuthorName(post.author.name) == post)
             #expect(Set(try await service.storedKeys()) == Set(keys + [try #require(other.images.first).objectKey(post: other.id)]))
             #expect(try service.incomingFiles() == [])
 

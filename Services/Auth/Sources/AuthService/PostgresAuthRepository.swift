@@ -144,22 +144,22 @@ struct PostgresAuthRepository: AuthRepository {
 
     func claimDueDeliveries(limit: Int, lease: Duration, logger: Logger) async throws -> [OutboxDelivery] {
         try await database.write(logger: logger) { connection in
-        let rows = try await connection.query(
-            """
-            UPDATE outbox_deliveries d SET next_attempt_at = now() + make_interval(secs => \(lease.timeInterval)), attempts = d.attempts + 1
-            FROM (
-                SELECT event_id, target FROM outbox_deliveries
-                WHERE delivered_at IS NULL AND next_attempt_at <= now()
-                ORDER BY next_attempt_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
-            ) due, outbox_events e
-            WHERE d.event_id = due.event_id AND d.target = due.target AND e.id = d.event_id
-            RETURNING d.event_id, d.target, d.attempts, e.aggregate_id
-            """, logger: logger)
-        var deliveries: [OutboxDelivery] = []
-        for try await (eventID, target, attempts, userID) in rows.decode((Int64, String, Int, UUID).self) {
-            deliveries.append(OutboxDelivery(eventID: eventID, target: target, attempts: attempts, userID: userID))
-        }
-        return deliveries
+            let rows = try await connection.query(
+                """
+                UPDATE outbox_deliveries d SET next_attempt_at = now() + make_interval(secs => \(lease.timeInterval)), attempts = d.attempts + 1
+                FROM (
+                    SELECT event_id, target FROM outbox_deliveries
+                    WHERE delivered_at IS NULL AND next_attempt_at <= now()
+                    ORDER BY next_attempt_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                ) due, outbox_events e
+                WHERE d.event_id = due.event_id AND d.target = due.target AND e.id = d.event_id
+                RETURNING d.event_id, d.target, d.attempts, e.aggregate_id
+                """, logger: logger)
+            var deliveries: [OutboxDelivery] = []
+            for try await (eventID, target, attempts, userID) in rows.decode((Int64, String, Int, UUID).self) {
+                deliveries.append(OutboxDelivery(eventID: eventID, target: target, attempts: attempts, userID: userID))
+            }
+            return deliveries
         }
     }
 

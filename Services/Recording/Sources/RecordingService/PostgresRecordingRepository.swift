@@ -12,12 +12,12 @@ struct PostgresRecordingRepository: RecordingRepository {
     func insert(_ recording: NewRecording, logger: Logger) async throws -> RecordingRecord {
         let record = try await database.write(logger: logger) { connection in
             try await Self.first(connection.query(
-            """
-            INSERT INTO recordings (id, owner_id, title, file_name, content_type, size_bytes, sha256, object_key)
-            VALUES (\(recording.id), \(recording.ownerID), \(recording.title), \(recording.fileName),
-                    \(recording.contentType), \(recording.sizeBytes), \(recording.sha256), \(recording.objectKey))
-            RETURNING \(unescaped: Self.columns)
-            """, logger: logger))
+                """
+                INSERT INTO recordings (id, owner_id, title, file_name, content_type, size_bytes, sha256, object_key)
+                VALUES (\(recording.id), \(recording.ownerID), \(recording.title), \(recording.fileName),
+                        \(recording.contentType), \(recording.sizeBytes), \(recording.sha256), \(recording.objectKey))
+                RETURNING \(unescaped: Self.columns)
+                """, logger: logger))
         }
         guard let record else { throw MissingRowError() }
         return record
@@ -36,35 +36,35 @@ struct PostgresRecordingRepository: RecordingRepository {
         let order = trash ? "deleted_at" : "created_at"
         let filter = trash ? "deleted_at IS NOT NULL AND purge_after > now()" : "deleted_at IS NULL"
         return try await database.read(logger: logger) { connection in
-        let rows: PostgresRowSequence
-        if let cursor = page.cursor {
-            rows = try await connection.query(
-                """
-                SELECT \(unescaped: Self.columns), \(unescaped: order)
-                FROM recordings
-                WHERE owner_id = \(ownerID) AND \(unescaped: filter)
-                  AND (\(unescaped: order), id) < (\(cursor.createdAt), \(cursor.id))
-                ORDER BY \(unescaped: order) DESC, id DESC
-                LIMIT \(page.limit + 1)
-                """, logger: logger)
-        } else {
-            rows = try await connection.query(
-                """
-                SELECT \(unescaped: Self.columns), \(unescaped: order)
-                FROM recordings
-                WHERE owner_id = \(ownerID) AND \(unescaped: filter)
-                ORDER BY \(unescaped: order) DESC, id DESC
-                LIMIT \(page.limit + 1)
-                """, logger: logger)
-        }
-        var result: [RecordingListRow] = []
-        for try await row in rows.decode((UUID, UUID, String, String, String, Int64, String, String, Date, Date?, PostgresTimestamp).self) {
-            let record = RecordingRecord(
-                id: row.0, ownerID: row.1, title: row.2, fileName: row.3, contentType: row.4, sizeBytes: row.5,
-                sha256: row.6, objectKey: row.7, createdAt: row.8, deletedAt: row.9)
-            result.append(RecordingListRow(record: record, cursor: PageCursor(createdAt: row.10, id: row.0)))
-        }
-        return result
+            let rows: PostgresRowSequence
+            if let cursor = page.cursor {
+                rows = try await connection.query(
+                    """
+                    SELECT \(unescaped: Self.columns), \(unescaped: order)
+                    FROM recordings
+                    WHERE owner_id = \(ownerID) AND \(unescaped: filter)
+                      AND (\(unescaped: order), id) < (\(cursor.createdAt), \(cursor.id))
+                    ORDER BY \(unescaped: order) DESC, id DESC
+                    LIMIT \(page.limit + 1)
+                    """, logger: logger)
+            } else {
+                rows = try await connection.query(
+                    """
+                    SELECT \(unescaped: Self.columns), \(unescaped: order)
+                    FROM recordings
+                    WHERE owner_id = \(ownerID) AND \(unescaped: filter)
+                    ORDER BY \(unescaped: order) DESC, id DESC
+                    LIMIT \(page.limit + 1)
+                    """, logger: logger)
+            }
+            var result: [RecordingListRow] = []
+            for try await row in rows.decode((UUID, UUID, String, String, String, Int64, String, String, Date, Date?, PostgresTimestamp).self) {
+                let record = RecordingRecord(
+                    id: row.0, ownerID: row.1, title: row.2, fileName: row.3, contentType: row.4, sizeBytes: row.5,
+                    sha256: row.6, objectKey: row.7, createdAt: row.8, deletedAt: row.9)
+                result.append(RecordingListRow(record: record, cursor: PageCursor(createdAt: row.10, id: row.0)))
+            }
+            return result
         }
     }
 
