@@ -57,7 +57,7 @@
 #                            STACK_SEAWEED_VOLUME_PORT (18080), STACK_SEAWEED_FILER_PORT (18888),
 #                            and each port + 10000 for gRPC (passed to weed explicitly); all
 #                            below Linux's ephemeral range (32768-60999 by default)
-#   the knobs of the table in lib/services.sh (RECORDING_MAX_BYTES, AUTHOR_CACHE_TTL_SECONDS, ...)
+#   the knobs of the table in lib/services.sh (RECORDING_MAX_BYTES, USER_DELETION_REDELIVERY_SECONDS, ...)
 #                            handed to their service when set
 #   PG_BINDIR, PG_OS_USER    see scripts/lib/postgres.sh
 set -euo pipefail

@@ -10,7 +10,7 @@
 #   with the first instance's environment, VAR=VALUE lines),
 # runs CMD, and stops everything afterwards, returning CMD's exit code.
 #
-# Env: E2E_SCALE (default 1) instances of every service, the gateway balancing across
+# Env: E2E_SCALE (default 2) instances of every service, the gateway balancing across
 # them; E2E_KEEP_LOGS=1 keeps the logs of a failed run; E2E_BIN_DIR (default: the folder
 # of `swift build --show-bin-path`).
 set -euo pipefail
@@ -35,7 +35,7 @@ die() {
     exit 1
 }
 
-E2E_SCALE="${E2E_SCALE:-1}"
+E2E_SCALE="${E2E_SCALE:-2}"
 [[ "$E2E_SCALE" =~ ^[1-9][0-9]*$ ]] || die "E2E_SCALE must be a positive number, not '$E2E_SCALE'"
 # Read by lib/services.sh; not exported, so CMD (and a stack it starts) does not inherit them.
 for svc in $SERVICES; do printf -v "SCALE_$(upper "$svc")" '%s' "$E2E_SCALE"; done
@@ -115,7 +115,7 @@ e2e_environment() (
         for name in ${SERVICE_KNOBS[$svc]}; do unset "$name"; done
     done
     # shellcheck disable=SC2034 # read by service_environment
-    BCRYPT_COST=4 RECORDING_TRASH_RETENTION_SECONDS=0 AUTHOR_CACHE_TTL_SECONDS=1 AUTH_TIMEOUT_MS=10000
+    BCRYPT_COST=4 RECORDING_TRASH_RETENTION_SECONDS=0 USER_DELETION_REDELIVERY_SECONDS=3 AUTH_TIMEOUT_MS=10000
     service_environment "$1"
 )
 

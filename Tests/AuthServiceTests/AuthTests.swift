@@ -167,14 +167,14 @@ struct TokenTests {
             let session = try await client.signup()
             let longAgo = Date.now.addingTimeInterval(-3600)
             let expired = try AccessTokens(settings: TestEnvironment.tokenSettings, clock: { longAgo })
-                .issue(userID: session.user.id, name: "x", sessionID: nil).token
+                .issue(userID: session.user.id, name: "x", sessionID: UUID()).token
             var foreignSettings = TestEnvironment.tokenSettings
             foreignSettings.secret = "another-secret-of-enough-length-0123456789"
-            let forged = try AccessTokens(settings: foreignSettings).issue(userID: session.user.id, name: "x", sessionID: nil).token
+            let forged = try AccessTokens(settings: foreignSettings).issue(userID: session.user.id, name: "x", sessionID: UUID()).token
             var otherAudience = TestEnvironment.tokenSettings
             otherAudience.audience = "someone-else"
-            let wrongAudience = try AccessTokens(settings: otherAudience).issue(userID: session.user.id, name: "x", sessionID: nil).token
-            for token in [expired, forged, wrongAudience, try TestEnvironment.serviceToken()] {
+            let wrongAudience = try AccessTokens(settings: otherAudience).issue(userID: session.user.id, name: "x", sessionID: UUID()).token
+            for token in [expired, forged, wrongAudience, try TestEnvironment.serviceToken(from: "feed", to: "auth")] {
                 let response = try await client.send(.get, "/auth/me", token: token)
                 #expect(response.status == .unauthorized)
                 #expect(try response.problem.code == "invalid_token")
@@ -249,7 +249,6 @@ struct TokenTests {
             let claims = try tokens.verify(winner.accessToken)
             let original = try tokens.verify(session.accessToken)
             #expect(claims.id == session.user.id)
-            #expect(claims.sessionID != nil)
             #expect(claims.sessionID == original.sessionID)
 
             // "Presenting one that was already rotated revokes every refresh token of that
@@ -334,26 +333,81 @@ struct AccountTests {
         }
     }
 
-    @Test func deletingTheAccountFreesTheEmailAndWritesAnOutboxEvent() async throws {
-        try await withAuthService { client, databaseURL in
+    @Test func deletingTheAccountNeedsThePasswordFreesTheEmailAndWritesItsEvents() async throws {
+        try await withAuthService(extra: ["OUTBOX_TARGETS": "vote=http://127.0.0.1:9,feed=http://127.0.0.1:9"]) { client, databaseURL in
             let session = try await client.signup(email: "gone@example.com")
-            #expect(try await client.send(.delete, "/auth/me", token: session.accessToken).status == .noContent)
+            let noBody = try await client.send(.delete, "/auth/me", token: session.accessToken)
+            #expect(noBody.status == .badRequest)
+            let missing = try await client.send(.delete, "/auth/me", json: "{}", token: session.accessToken)
+            #expect(missing.status == .badRequest)
+            #expect(try missing.problem.errors?.first?.field == "currentPassword")
+            let wrong = try await client.send(.delete, "/auth/me", json: #"{"currentPassword":"not it at all"}"#, token: session.accessToken)
+            #expect(wrong.status == .forbidden)
+            #expect(try wrong.problem.code == "invalid_current_password")
+            #expect(try await client.send(.get, "/auth/me", token: session.accessToken).status == .ok)
+
+            let delete = #"{"currentPassword":"correct horse"}"#
+            #expect(try await client.send(.delete, "/auth/me", json: delete, token: session.accessToken).status == .noContent)
             #expect(try await client.send(.get, "/auth/me", token: session.accessToken).status == .unauthorized)
-            #expect(try await client.send(.delete, "/auth/me", token: session.accessToken).status == .unauthorized)
+            #expect(try await client.send(.delete, "/auth/me", json: delete, token: session.accessToken).status == .unauthorized)
             #expect(try await client.login(email: "gone@example.com", password: "correct horse").status == .unauthorized)
             #expect(try await client.refresh(session.refreshToken).status == .unauthorized)
             _ = try await client.signup(email: "gone@example.com")
 
-            let events = try await TestDatabase.withClient(databaseURL) { client in
-                var events: [(String, UUID)] = []
-                for try await row in try await client.query("SELECT event_type, aggregate_id FROM outbox_events").decode((String, UUID).self) {
-                    events.append(row)
+            let rows = try await TestDatabase.withClient(databaseURL) { client in
+                var rows: [(String, UUID, Int, Int)] = []
+                let query = """
+                    SELECT e.event_type, e.aggregate_id, count(*)::int, count(*) FILTER (WHERE d.next_attempt_at > now() + interval '30 seconds')::int
+                    FROM outbox_events e JOIN outbox_deliveries d ON d.event_id = e.id GROUP BY e.id ORDER BY e.id
+                    """
+                for try await row in try await client.query(PostgresQuery(unsafeSQL: query)).decode((String, UUID, Int, Int).self) {
+                    rows.append(row)
                 }
-                return events
+                return rows
             }
-            #expect(events.count == 1)
-            #expect(events.first?.0 == "user_deleted")
-            #expect(events.first?.1 == session.user.id)
+            // Two deletion events, a delivery each per service; the second one due later.
+            #expect(rows.map(\.0) == ["user.deleted", "user.deleted"])
+            #expect(rows.allSatisfy { $0.1 == session.user.id && $0.2 == 2 })
+            #expect(rows.map(\.3) == [0, 2])
+        }
+    }
+
+    /// Logout, a password change and refresh-token reuse end sessions at once, access tokens
+    /// included: exactly the sessions they end.
+    @Test func endedSessionsTokensAreRefusedAtOnce() async throws {
+        try await withAuthService { client, _ in
+            let first = try await client.signup(email: "sessions@example.com", password: "old password")
+            func session() async throws -> Session {
+                try await client.login(email: "sessions@example.com", password: "old password").decode(Session.self)
+            }
+            func works(_ session: Session) async throws -> Bool {
+                try await client.send(.get, "/auth/me", token: session.accessToken).status == .ok
+            }
+            // Logout ends that session only.
+            let laptop = try await session()
+            #expect(try await client.send(.post, "/auth/logout", json: #"{"refreshToken":"\#(laptop.refreshToken)"}"#).status == .noContent)
+            let refused = try await client.send(.get, "/auth/me", token: laptop.accessToken)
+            #expect(refused.status == .unauthorized)
+            #expect(try refused.problem.code == "invalid_token")
+            #expect(try await works(first))
+
+            // A password change ends every other session.
+            let phone = try await session()
+            let change = try await client.send(
+                .patch, "/auth/me", json: #"{"password":"new password","currentPassword":"old password"}"#, token: first.accessToken)
+            #expect(change.status == .ok)
+            #expect(try await works(first))
+            #expect(try await !works(phone))
+
+            // Reuse of a rotated refresh token ends every session, the thief's new one too.
+            let rotated = try await client.refresh(first.refreshToken).decode(Session.self)
+            #expect(try await works(rotated))
+            #expect(try await client.refresh(first.refreshToken).status == .unauthorized)
+            #expect(try await !works(rotated))
+            #expect(try await !works(first))
+            // Signing in again starts a session that works.
+            let fresh = try await client.login(email: "sessions@example.com", password: "new password").decode(Session.self)
+            #expect(try await works(fresh))
         }
     }
 }
@@ -365,7 +419,7 @@ struct InternalUsersTests {
             let a = try await client.signup(name: "Alice")
             let b = try await client.signup(name: "Bob")
             let unknown = UUID()
-            let service = try TestEnvironment.serviceToken()
+            let service = try TestEnvironment.serviceToken(from: "feed", to: "auth")
             let response = try await client.send(
                 .get, "/internal/users?ids=\(a.user.id),\(b.user.id),\(unknown)", token: service)
             #expect(response.status == .ok)
@@ -385,7 +439,16 @@ struct InternalUsersTests {
             #expect(try asUser.problem.code == "invalid_service_credential")
             #expect(try await client.send(.get, "/internal/users?ids=\(user.user.id)").status == .unauthorized)
 
-            let service = try TestEnvironment.serviceToken()
+            // Only feed reads names; a credential minted for another service does not open auth.
+            let fromVote = try await client.send(
+                .get, "/internal/users?ids=\(user.user.id)", token: try TestEnvironment.serviceToken(from: "vote", to: "auth"))
+            #expect(fromVote.status == .forbidden)
+            #expect(try fromVote.problem.code == "caller_not_allowed")
+            let forVote = try await client.send(
+                .get, "/internal/users?ids=\(user.user.id)", token: try TestEnvironment.serviceToken(from: "feed", to: "vote"))
+            #expect(forVote.status == .unauthorized)
+
+            let service = try TestEnvironment.serviceToken(from: "feed", to: "auth")
             let tooMany = (0...100).map { _ in UUID().uuidString }.joined(separator: ",")
             #expect(try await client.send(.get, "/internal/users?ids=\(tooMany)", token: service).status == .badRequest)
             #expect(try await client.send(.get, "/internal/users?ids=nope", token: service).status == .badRequest)

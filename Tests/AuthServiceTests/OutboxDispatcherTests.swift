@@ -8,68 +8,84 @@ import Testing
 
 @testable import AuthService
 
-/// Stands in for the services that hold user data: records the deletions it is told of,
-/// and answers 503 while marked down.
+/// Stands in for the services that receive user events: records what each is told, and
+/// answers 503 while marked down.
 private actor FakeServices {
     var down: Set<String> = []
-    var deletions: [String: [String]] = [:]
+    var events: [String: [UserEvent]] = [:]
 
     func setDown(_ service: String, _ isDown: Bool) {
         if isDown { down.insert(service) } else { down.remove(service) }
     }
 
-    func record(_ service: String, _ userID: String, callerService: String) -> Bool {
-        guard !down.contains(service), callerService == "auth" else { return false }
-        deletions[service, default: []].append(userID)
+    func record(_ service: String, _ event: UserEvent) -> Bool {
+        guard !down.contains(service) else { return false }
+        events[service, default: []].append(event)
         return true
     }
 
-    func calls(_ service: String) -> [String] { deletions[service] ?? [] }
+    func received(_ service: String) -> [UserEvent] { events[service] ?? [] }
 }
 
-@Suite("Auth: account deletion reaches every service")
+@Suite("Auth: user events reach every service")
 struct OutboxDispatcherTests {
-    @Test func deletionsAreDeliveredAndRetriedUntilAcknowledged() async throws {
+    /// A rename, a logout and a deletion each reach every service (the deletion twice, the
+    /// second after USER_DELETION_REDELIVERY_SECONDS), with a credential minted for that
+    /// service; a service that is down gets them once it is back.
+    @Test func eventsAreDeliveredAndRetriedUntilAcknowledged() async throws {
         let fakes = FakeServices()
         await fakes.setDown("recording", true)
         let router = Router(context: AppRequestContext.self)
         router.add(middleware: ProblemMiddleware())
-        let credentials = try ServiceCredentials(secret: TestEnvironment.serviceTokenSecret, serviceName: "test")
         for service in ["vote", "recording", "feed"] {
+            // Each fake accepts only credentials minted for it, and only auth as the caller.
+            let credentials = try ServiceCredentials(secret: TestEnvironment.serviceTokenSecret, serviceName: service)
             router.group("\(service)/internal")
                 .add(middleware: ServiceAuthMiddleware(credentials: credentials))
                 .group(context: ServiceContext.self)
-                .delete("users/{id}") { _, context -> HTTPResponse.Status in
-                    let id = try context.parameters.require("id")
-                    return await fakes.record(service, id, callerService: context.callingService) ? .noContent : .serviceUnavailable
+                .post("events") { request, context -> HTTPResponse.Status in
+                    try context.requireCaller("auth")
+                    let event = try await request.decodeJSON(as: UserEvent.self, context: context)
+                    return await fakes.record(service, event) ? .noContent : .serviceUnavailable
                 }
         }
+        // An instance that is down for good: vote's other instance takes every event.
+        router.post("broken/internal/events") { _, _ -> HTTPResponse.Status in .serviceUnavailable }
         let fakeApp = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: TestEnvironment.logger)
         try await fakeApp.test(.live) { fake in
             let base = "http://127.0.0.1:\(fake.port!)"
-            let targets = ["vote", "recording", "feed"].map { "\($0)=\(base)/\($0)" }.joined(separator: ",")
-            try await withAuthService(extra: ["OUTBOX_TARGETS": targets]) { client, databaseURL in
+            let targets = "vote=\(base)/broken|\(base)/vote,recording=\(base)/recording,feed=\(base)/feed"
+            try await withAuthService(extra: ["OUTBOX_TARGETS": targets, "USER_DELETION_REDELIVERY_SECONDS": "1"]) { client, databaseURL in
                 let keep = try await client.signup()
-                let gone = try await client.signup()
-                #expect(try await client.send(.delete, "/auth/me", token: gone.accessToken).status == .noContent)
-                let id = gone.user.id.apiString
+                let gone = try await client.signup(password: "old password")
+                let second = try await client.login(email: gone.user.email, password: "old password").decode(Session.self)
+                #expect(try await client.send(.patch, "/auth/me", json: #"{"name":"Gone Soon"}"#, token: gone.accessToken).status == .ok)
+                #expect(try await client.send(.post, "/auth/logout", json: #"{"refreshToken":"\#(second.refreshToken)"}"#).status == .noContent)
+                #expect(try await client.send(
+                    .delete, "/auth/me", json: #"{"currentPassword":"old password"}"#, token: gone.accessToken).status == .noContent)
+                func kinds(_ events: [UserEvent]) -> [String] { events.map(\.type.rawValue).sorted() }
+                let expected = ["sessions.revoked", "user.deleted", "user.deleted", "user.renamed"]
 
-                // The services that are up hear of it at once; the one that is down is retried.
+                // The services that are up hear of each at once (the deletion again a second later).
                 try await eventually {
-                    let (vote, feed) = (await fakes.calls("vote"), await fakes.calls("feed"))
-                    return vote == [id] && feed == [id]
+                    let (vote, feed) = (await fakes.received("vote"), await fakes.received("feed"))
+                    return kinds(vote) == expected && kinds(feed) == expected
                 }
-                try await eventually {
-                    try await attempts(databaseURL, target: "recording") >= 2
-                }
-                #expect(await fakes.calls("recording").isEmpty)
+                let feed = await fakes.received("feed")
+                #expect(feed.allSatisfy { $0.userId == gone.user.id })
+                #expect(feed.first { $0.type == .userRenamed }?.name == "Gone Soon")
+                #expect(feed.first { $0.type == .sessionsRevoked }?.sessionIds?.count == 1)
+                // Each delivery is an event of its own (the two deletions too); every service gets the same ids.
+                #expect(Set(feed.map(\.id)).count == 4)
+                #expect(Set(feed.map(\.id)) == Set(await fakes.received("vote").map(\.id)))
 
+                // The one that is down is retried, and gets everything once it is back.
+                try await eventually { try await attempts(databaseURL, target: "recording") >= 2 }
+                #expect(await fakes.received("recording").isEmpty)
                 await fakes.setDown("recording", false)
-                try await eventually(timeout: .seconds(15)) { await fakes.calls("recording") == [id] }
+                try await eventually(timeout: .seconds(15)) { kinds(await fakes.received("recording")) == expected }
                 try await eventually { try await undelivered(databaseURL) == 0 }
-                // Each service was told once, and never about the user who stayed.
-                #expect(await fakes.calls("vote") == [id])
-                #expect(await !fakes.calls("feed").contains(keep.user.id.apiString))
+                #expect(await !fakes.received("vote").contains { $0.userId == keep.user.id })
             }
         }
     }
@@ -79,7 +95,7 @@ struct OutboxDispatcherTests {
 struct OutboxDispatcherIdleTests {
     /// A dispatcher on an empty outbox whose ticker fires every `pollInterval`.
     private func withIdleDispatcher(
-        pollInterval: Duration, _ body: @escaping @Sendable (OutboxDispatcher) async throws -> Void
+        pollInterval: Duration, _ body: @escaping @Sendable (OutboxDispatcher, OutboxWakeUp) async throws -> Void
     ) async throws {
         try await withAuthService { _, databaseURL in
             try await TestDatabase.withClient(databaseURL) { postgres in
@@ -87,12 +103,16 @@ struct OutboxDispatcherIdleTests {
                 let credentials = try ServiceCredentials(secret: TestEnvironment.serviceTokenSecret, serviceName: "auth")
                 let target = ServiceClient(
                     serviceName: "vote", baseURL: "http://127.0.0.1:9", http: http.client, credentials: credentials, timeout: .seconds(1))
+                let database = Database(client: postgres, connectionWait: .seconds(5), queryTimeout: .seconds(5))
+                let wakeUp = OutboxWakeUp()
+                let repository = PostgresAuthRepository(
+                    database: database, outboxTargets: ["vote"], userEvents: UserEvents(database: database, tokens: TestEnvironment.tokenSettings),
+                    deletionRedeliveryDelay: .seconds(60), outboxWakeUp: wakeUp)
                 let dispatcher = OutboxDispatcher(
-                    repository: PostgresAuthRepository(database: Database(client: postgres, connectionWait: .seconds(5), queryTimeout: .seconds(5)), outboxTargets: ["vote"]), targets: [target],
-                    logger: TestEnvironment.logger, pollInterval: pollInterval)
+                    repository: repository, targets: [[target]], wakeUp: wakeUp, logger: TestEnvironment.logger, pollInterval: pollInterval)
                 let running = Task { try await dispatcher.run() }
                 do {
-                    try await body(dispatcher)
+                    try await body(dispatcher, wakeUp)
                 } catch {
                     running.cancel()
                     try await http.client.shutdown()
@@ -107,11 +127,11 @@ struct OutboxDispatcherIdleTests {
 
     /// With a ticker that cannot fire within the test, only the wake-up can start a round.
     @Test func aLocalEventWakesItAtOnce() async throws {
-        try await withIdleDispatcher(pollInterval: .seconds(3600)) { dispatcher in
+        try await withIdleDispatcher(pollInterval: .seconds(3600)) { dispatcher, wakeUp in
             #expect(await dispatcher.rounds == 0)
             // The dispatcher may not listen yet when the first wake-up is sent: send until one lands.
             try await eventually {
-                dispatcher.notifyNewEvent()
+                wakeUp.signal()
                 return await dispatcher.rounds > 0
             }
         }
@@ -121,7 +141,7 @@ struct OutboxDispatcherIdleTests {
     /// never faster: a loop that stopped waiting would run thousands of rounds.
     @Test func pollsOncePerInterval() async throws {
         let interval = Duration.milliseconds(100)
-        try await withIdleDispatcher(pollInterval: interval) { dispatcher in
+        try await withIdleDispatcher(pollInterval: interval) { dispatcher, _ in
             let start = ContinuousClock.now
             try await eventually { await dispatcher.rounds >= 3 }
             let rounds = await dispatcher.rounds

@@ -65,10 +65,10 @@ struct FeedJourneyTests {
         #expect(try await client.send(.GET, newImage).status == 200)
         let other = try await client.signup(name: "Other")
         #expect(try await client.send(.DELETE, "/feeds/\(id)", token: other.accessToken).status == 403)
-        #expect(try await client.send(.DELETE, "/internal/users/\(author.user.id)").status == 404)
+        #expect(try await client.send(.POST, "/internal/events", json: #"{"type":"user.deleted","userId":"\#(author.user.id)"}"#).status == 404)
 
         // Deleting the account removes the posts too (auth's outbox calls feed).
-        #expect(try await client.send(.DELETE, "/auth/me", token: author.accessToken).status == 204)
+        #expect(try await client.send(.DELETE, "/auth/me", json: #"{"currentPassword":"e2e password"}"#, token: author.accessToken).status == 204)
         try await eventually(timeout: .seconds(15)) {
             try await client.send(.GET, "/feeds/\(id)").status == 404
         }

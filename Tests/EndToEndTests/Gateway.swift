@@ -117,8 +117,14 @@ extension GatewayClient {
     }
 }
 
-/// Lines of a service's log (JSON lines) in the stack's log directory.
+/// Lines of a service's logs (JSON lines) in the stack's log directory: every instance's
+/// (`vote.log`, `vote-2.log`, ...), since the gateway may send a request to any of them.
 func logLines(of service: String) throws -> [String] {
-    let path = try Stack.logDirectory + "/\(service).log"
-    return (try String(contentsOfFile: path, encoding: .utf8)).split(separator: "\n").map(String.init)
+    let directory = try Stack.logDirectory
+    let files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { name in
+        name == "\(service).log" || (name.hasPrefix("\(service)-") && name.hasSuffix(".log") && Int(name.dropFirst(service.count + 1).dropLast(4)) != nil)
+    }
+    return try files.flatMap { file in
+        (try String(contentsOfFile: directory + "/" + file, encoding: .utf8)).split(separator: "\n").map(String.init)
+    }
 }

@@ -102,24 +102,32 @@ struct GatewayHardeningTests {
         }
     }
 
-    /// Sends `request` from `address` until the gateway answers 429 (at most `attempts`
-    /// times); every earlier answer must be one of `allowed`.
+    /// Sends `request` from `address` in concurrent waves until the gateway answers 429 (at
+    /// most `attempts` requests); every other answer must be one of `allowed`. Waves, not one
+    /// request after another: on a loaded machine a slow route (bcrypt) may otherwise never
+    /// outrun the limit's refill rate.
     static func untilLimited(
-        from address: String, attempts: Int = 300, allowed: Set<Int>, sourceLocation: SourceLocation = #_sourceLocation,
-        _ request: (GatewayClient) async throws -> Reply
+        from address: String, attempts: Int = 300, wave: Int = 25, allowed: Set<Int>,
+        sourceLocation: SourceLocation = #_sourceLocation,
+        _ request: @escaping @Sendable (GatewayClient) async throws -> Reply
     ) async throws -> Reply? {
         var configuration = HTTPClient.Configuration()
         configuration.localAddress = address
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
             let client = try GatewayClient(http: http)
-            for _ in 0..<attempts {
-                let reply = try await request(client)
-                if reply.status == 429 {
-                    try await http.shutdown()
-                    return reply
+            for _ in 0..<(attempts / wave) {
+                let replies = try await withThrowingTaskGroup(of: Reply.self) { group in
+                    for _ in 0..<wave { group.addTask { try await request(client) } }
+                    return try await group.reduce(into: [Reply]()) { $0.append($1) }
                 }
-                #expect(allowed.contains(reply.status), "unexpected \(reply.status) before the limit", sourceLocation: sourceLocation)
+                for reply in replies where reply.status != 429 {
+                    #expect(allowed.contains(reply.status), "unexpected \(reply.status) before the limit", sourceLocation: sourceLocation)
+                }
+                if let limited = replies.first(where: { $0.status == 429 }) {
+                    try await http.shutdown()
+                    return limited
+                }
             }
         } catch {
             try await http.shutdown()

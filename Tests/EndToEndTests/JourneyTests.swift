@@ -147,7 +147,7 @@ struct VoteJourneyTests {
         #expect(try await client.send(.POST, "/polls/\(pollID)/votes", json: #"{"candidateId":"\#(pizza)"}"#, token: voter.accessToken).status == 409)
 
         // Deleting the voter's account takes the vote out of the owner's poll, within seconds.
-        #expect(try await client.send(.DELETE, "/auth/me", token: voter.accessToken).status == 204)
+        #expect(try await client.send(.DELETE, "/auth/me", json: #"{"currentPassword":"e2e password"}"#, token: voter.accessToken).status == 204)
         try await eventually(timeout: .seconds(20)) {
             try await client.send(.GET, "/polls/\(pollID)").json["totalVotes"] == .number(0)
         }

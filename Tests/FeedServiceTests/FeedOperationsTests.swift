@@ -12,7 +12,7 @@ import Testing
 
 @Suite("Feed: account deletion, sweeper, operations")
 struct FeedOperationsTests {
-    @Test func internalDeleteRemovesTheUsersPostsAndImages() async throws {
+    @Test func userDeletedRemovesTheUsersPostsImagesAndName() async throws {
         try await withFeedService { service in
             let gone = try await service.auth.signup(name: "Gone")
             let stays = try await service.auth.signup(name: "Stays")
@@ -21,23 +21,35 @@ struct FeedOperationsTests {
             let kept = try await service.createPost(stays, form: MultipartForm().field("title", "c").file(TestImages.gif)).decode(PostBody.self)
             #expect(try await service.storedKeys().count == 4)
 
-            let path = "/internal/users/\(gone.id.apiString)"
             // User tokens (even the user's own) are not service credentials.
-            #expect(try await service.client.send(.delete, path, token: gone.token).status == .unauthorized)
-            #expect(try await service.client.send(.delete, path).status == .unauthorized)
+            let event = try TestEnvironment.userEventJSON(.deleted(gone.id))
+            #expect(try await service.client.send(.post, "/internal/events", json: event, token: gone.token).status == .unauthorized)
+            #expect(try await service.client.send(.post, "/internal/events", json: event).status == .unauthorized)
             #expect(try await service.rowCounts().feeds == 3)
 
-            let credential = try TestEnvironment.serviceToken(from: "auth")
-            #expect(try await service.client.send(.delete, path, token: credential).status == .noContent)
+            #expect(try await service.client.deliver(.deleted(gone.id), to: "feed").status == .noContent)
             #expect(try await service.list().items.map(\.id) == [kept.id])
             #expect(try await service.client.send(.get, "/feeds/\(first.id)").status == .notFound)
             #expect(try await service.storedKeys() == [kept.images[0].objectKey(post: kept.id)])
             #expect(try await service.rowCounts().images == 1)
+            // The token is refused; a late rename does not bring the name back.
+            #expect(try await service.client.send(.post, "/feeds", json: #"{"title": "ghost"}"#, token: gone.token).status == .unauthorized)
+            let late = UserEvent(id: 3, type: .userRenamed, userId: gone.id, name: "Back", version: UserEvent.nameVersion(of: Date()))
+            #expect(try await service.client.deliver(late, to: "feed").status == .noContent)
+            try await TestDatabase.withClient(service.databaseURL) { client in
+                let rows = try await client.query("SELECT name FROM authors WHERE id = \(gone.id)")
+                for try await name in rows.decode(String?.self) { #expect(name == nil) }
+            }
 
-            // Idempotent.
-            #expect(try await service.client.send(.delete, path, token: credential).status == .noContent)
-            #expect(try await service.client.send(.delete, "/internal/users/\(UUID().apiString)", token: credential).status == .noContent)
-            #expect(try await service.client.send(.delete, "/internal/users/nope", token: credential).status == .badRequest)
+            // A post the deleted user wrote in the window before the event arrived (here:
+            // straight into the database) goes with the redelivery.
+            try await TestDatabase.withClient(service.databaseURL) { client in
+                try await client.query(
+                    "INSERT INTO feeds (id, author_id, title, content) VALUES (\(UUID()), \(gone.id), 'late', '')").consume()
+            }
+            #expect(try await service.client.deliver(.deleted(gone.id, id: 2), to: "feed").status == .noContent)
+            #expect(try await service.list().items.map(\.id) == [kept.id])
+            #expect(try await service.client.deliver(.deleted(UUID()), to: "feed").status == .noContent)
         }
     }
 
@@ -66,7 +78,7 @@ struct FeedOperationsTests {
             // suite loads the machine: wait for it as a load balancer would.
             try await eventually { try await service.client.send(.get, "/ready").status == .ok }
             let ready = try await service.client.send(.get, "/ready")
-            #expect(try ready.json["checks"] == .object(["database": .string("ok"), "storage": .string("ok")]))
+            #expect(try ready.json["checks"] == .object(["database": .string("ok"), "storage": .string("ok"), "userEvents": .string("ok")]))
             let metrics = try await service.client.send(.get, "/metrics")
             #expect(metrics.status == .ok)
             let document = try await service.client.send(.get, "/openapi.yaml")
@@ -84,7 +96,7 @@ struct FeedOperationsTests {
 
     @Test func configurationRejectsBadValues() throws {
         for (name, value) in [
-            ("AUTH_URL", "not a url"), ("AUTHOR_CACHE_TTL_SECONDS", "soon"), ("AUTHOR_CACHE_SIZE", "0"),
+            ("AUTH_URL", "not a url"),
             ("AUTH_TIMEOUT_MS", "-5"), ("FEED_ORPHAN_GRACE_SECONDS", "x"), ("STORAGE_BACKEND", "tape"),
         ] {
             let reader = TestEnvironment.reader(databaseURL: "postgres://u@127.0.0.1/db", extra: [name: value])
@@ -96,21 +108,5 @@ struct FeedOperationsTests {
             reader: TestEnvironment.reader(databaseURL: "postgres://u@127.0.0.1/db"), logger: TestEnvironment.logger)
         #expect(defaults.common.port == 8084)
         #expect(defaults.authURL == "http://127.0.0.1:8081")
-        #expect(defaults.authorCacheTTL == .seconds(60))
-        #expect(defaults.authorCacheSize == 10_000)
-    }
-
-    @Test func theNameCacheKeepsItsSizeBound() async {
-        let cache = AuthorNameCache(ttl: .seconds(60), capacity: 10)
-        let ids = (0..<25).map { _ in UUID() }
-        for id in ids {
-            await cache.store(requested: [id], found: [id: "n"])
-        }
-        #expect(await cache.count <= 10)
-        // The newest entries stay.
-        let (names, _) = await cache.lookup([ids[24]])
-        #expect(names[ids[24]] == "n")
-        let (oldest, answered) = await cache.lookup([ids[0]], includingExpired: true)
-        #expect(oldest.isEmpty && answered.isEmpty)
     }
 }

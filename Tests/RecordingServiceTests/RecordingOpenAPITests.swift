@@ -18,7 +18,7 @@ struct RecordingOpenAPITests {
             #expect(served.status == .ok)
             let contract = try OpenAPIContract(yaml: String(buffer: served.body))
             let user = try TestUser()
-            let service = try TestEnvironment.serviceToken(from: "auth")
+            let service = try TestEnvironment.serviceToken(from: "auth", to: "recording")
             var problems: [String] = []
             func check(_ response: TestResponse, _ method: HTTPRequest.Method, _ path: String) -> TestResponse {
                 problems += contract.validate(response, method: method, path: path)
@@ -54,9 +54,11 @@ struct RecordingOpenAPITests {
             _ = try await call(.post, "\(path)/restore", token: user.token)
             _ = try await call(.post, "\(path)/restore", token: user.token)
             _ = try await call(.delete, "/recordings/\(UUID())", token: user.token)
-            _ = try await call(.delete, "/internal/users/\(user.id)", token: service)
-            _ = try await call(.delete, "/internal/users/nope", token: service)
-            _ = try await call(.delete, "/internal/users/\(user.id)")
+            let event = try TestEnvironment.userEventJSON(.deleted(user.id))
+            _ = try await call(.post, "/internal/events", json: event, token: service)
+            _ = try await call(.post, "/internal/events", json: #"{"id":1,"type":"nope"}"#, token: service)
+            _ = try await call(.post, "/internal/events", json: event)
+            _ = try await call(.post, "/internal/events", json: event, token: try TestEnvironment.serviceToken(from: "feed", to: "recording"))
             _ = try await call(.get, "/health")
             _ = try await call(.get, "/ready")
             _ = try await call(.get, "/metrics")

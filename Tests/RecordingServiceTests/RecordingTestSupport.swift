@@ -73,7 +73,7 @@ func withRecordingService(
     try await app.test(mode) { client in
         // The store is prepared by a background service; wait for it like a load balancer would.
         if waitForReady {
-            try await eventually(timeout: .seconds(20)) { try await client.send(.get, "/ready").status == .ok }
+            try await eventually(timeout: .seconds(40)) { try await client.send(.get, "/ready").status == .ok }
         }
         try await test(client, harness)
     }

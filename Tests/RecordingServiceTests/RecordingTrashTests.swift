@@ -88,20 +88,21 @@ struct RecordingTrashTests {
             _ = try await client.createRecording(token: leaving.token)
             #expect(try await client.send(.delete, "/recordings/\(a.id)", token: leaving.token).status == .noContent)
             let kept = try await client.createRecording(token: staying.token)
-            let service = try TestEnvironment.serviceToken(from: "auth")
             // A partial earlier attempt: one object already gone.
             try await harness.storage.delete(try ObjectKey("recordings/\(a.id.uuidString.lowercased())"))
 
-            let response = try await client.send(.delete, "/internal/users/\(leaving.id)", token: service)
+            let response = try await client.deliver(.deleted(leaving.id), to: "recording")
             #expect(response.status == .noContent)
             #expect(try await harness.rowCount(owner: leaving.id) == 0)
             #expect(try await harness.storedKeys() == ["recordings/\(kept.id.uuidString.lowercased())"])
-            #expect(try await client.send(.delete, "/internal/users/\(leaving.id)", token: service).status == .noContent)
+            #expect(try await client.deliver(.deleted(leaving.id), to: "recording").status == .noContent)
             #expect(try await client.list(token: staying.token).items == [kept])
+            // The deleted user's token uploads nothing more.
+            #expect(try await client.uploadRaw(TestAudio.bytes(10), token: leaving.token).status == .unauthorized)
 
-            #expect(try await client.send(.delete, "/internal/users/\(leaving.id)").status == .unauthorized)
-            #expect(try await client.send(.delete, "/internal/users/\(leaving.id)", token: staying.token).status == .unauthorized)
-            #expect(try await client.send(.delete, "/internal/users/nope", token: service).status == .badRequest)
+            let event = try TestEnvironment.userEventJSON(.deleted(leaving.id))
+            #expect(try await client.send(.post, "/internal/events", json: event).status == .unauthorized)
+            #expect(try await client.send(.post, "/internal/events", json: event, token: staying.token).status == .unauthorized)
         }
     }
 

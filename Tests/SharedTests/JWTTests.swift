@@ -54,6 +54,7 @@ private func caseName(_ error: JWTError?) -> String? {
     case .invalidAudience: return "invalidAudience"
     case .missingClaim: return "missingClaim"
     case .invalidClaim: return "invalidClaim"
+    case .revoked: return "revoked"
     }
 }
 

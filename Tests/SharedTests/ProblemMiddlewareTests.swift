@@ -14,19 +14,23 @@ private func withFailingRoutes(_ test: @escaping @Sendable (any TestClientProtoc
     let settings = TestEnvironment.tokenSettings
     let reader = TestEnvironment.reader(databaseURL: "postgres://x@127.0.0.1/x", extra: ["CORS_ALLOWED_ORIGINS": "https://app.example"])
     let configuration = try CommonConfiguration(reader: reader, serviceName: "test", defaultPort: 0, logger: TestEnvironment.logger)
+    let databaseURL = try await TestDatabase.create()
+    let database = try CommonConfiguration(
+        reader: TestEnvironment.reader(databaseURL: databaseURL), serviceName: "test", defaultPort: 0,
+        logger: TestEnvironment.logger
+    ).makeDatabase(logger: TestEnvironment.logger)
+    try await TestDatabase.withClient(databaseURL) { client in
+        for statement in UserEvents.migration { try await client.query(PostgresQuery(unsafeSQL: statement)).consume() }
+    }
+    let userEvents = UserEvents(database: database, tokens: settings)
     let router = makeServiceRouter(
-        configuration: configuration, tokens: try AccessTokens(settings: settings),
+        configuration: configuration, tokens: try userEvents.accessTokens(settings: settings), userEvents: userEvents,
         readiness: [ReadinessCheck("always") {}], openAPIDocument: "openapi: 3.1.0\n")
     router.get("api-error") { _, _ -> String in throw APIError.conflict("already_there", "It is already there.") }
     router.post("decode") { request, context -> String in
         let body = try await request.decodeJSON(as: Body.self, context: context)
         return body.name
     }
-    let databaseURL = try await TestDatabase.create()
-    let database = try CommonConfiguration(
-        reader: TestEnvironment.reader(databaseURL: databaseURL), serviceName: "test", defaultPort: 0,
-        logger: TestEnvironment.logger
-    ).makeDatabase(logger: TestEnvironment.logger)
     let postgres = database.pool
     router.get("wrapped") { _, context -> String in
         try await database.transaction(logger: context.logger) { connection in
@@ -41,7 +45,8 @@ private func withFailingRoutes(_ test: @escaping @Sendable (any TestClientProtoc
     }
     router.group(context: AuthenticatedContext.self).get("private") { _, context -> String in context.user.name }
     router.group(context: OptionalAuthContext.self).get("public") { _, context -> String in context.user?.name ?? "anonymous" }
-    let app = Application(router: router, services: [postgres], logger: TestEnvironment.logger)
+    var app = Application(router: router, services: [postgres, userEvents.makeService(logger: TestEnvironment.logger)], logger: TestEnvironment.logger)
+    app.beforeServerStarts { try await userEvents.load(logger: TestEnvironment.logger) }
     try await app.test(.router, test)
 }
 
@@ -148,6 +153,8 @@ struct OperationsTests {
     @Test func healthReadyMetricsAndOpenAPI() async throws {
         try await withFailingRoutes { client in
             #expect(try await client.send(.get, "/health").status == .ok)
+            // Ready once the user-event listener is up.
+            try await eventually { try await client.send(.get, "/ready").status == .ok }
             let ready = try await client.send(.get, "/ready")
             #expect(ready.status == .ok)
             #expect(try ready.json["status"] == .string("ready"))

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
+import Shared
 
 /// Calls a running service and checks every response against the OpenAPI document the
 /// service itself serves at `/openapi.yaml`, collecting the mismatches.
@@ -25,6 +26,17 @@ public final class ContractCheck {
         let response = try await client.send(method, path, json: json, token: token)
         problems += contract.validate(response, method: method, path: path)
         return response
+    }
+
+    /// `POST /internal/events` of `service` (vote, recording, feed): applied (`204`), malformed
+    /// (`400`), without a service credential (`401`), from a service other than auth (`403`).
+    public func callUserEvents(of service: String, deleting userID: UUID, userToken: String) async throws {
+        let event = try TestEnvironment.userEventJSON(UserEvent(id: 1, type: .userDeleted, userId: userID))
+        let fromAuth = try TestEnvironment.serviceToken(from: "auth", to: service)
+        _ = try await call(.post, "/internal/events", json: event, token: fromAuth)
+        _ = try await call(.post, "/internal/events", json: #"{"id":1,"type":"nope"}"#, token: fromAuth)
+        _ = try await call(.post, "/internal/events", json: event, token: userToken)
+        _ = try await call(.post, "/internal/events", json: event, token: try TestEnvironment.serviceToken(from: "feed", to: service))
     }
 
     /// Adds mismatches found another way (e.g. a streamed response checked by hand).

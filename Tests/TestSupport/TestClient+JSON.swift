@@ -18,6 +18,21 @@ extension TestClientProtocol {
     }
 }
 
+extension TestClientProtocol {
+    /// Delivers a user event to `target`'s `POST /internal/events`, as auth's outbox does.
+    @discardableResult
+    public func deliver(_ event: UserEvent, to target: String, from caller: String = "auth") async throws -> TestResponse {
+        try await send(
+            .post, "/internal/events", json: try TestEnvironment.userEventJSON(event),
+            token: try TestEnvironment.serviceToken(from: caller, to: target))
+    }
+}
+
+extension UserEvent {
+    /// `user.deleted` of `userID`.
+    public static func deleted(_ userID: UUID, id: Int64 = 1) -> UserEvent { UserEvent(id: id, type: .userDeleted, userId: userID) }
+}
+
 extension TestResponse {
     public var data: Data { Data(buffer: body) }
 

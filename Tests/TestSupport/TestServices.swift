@@ -35,13 +35,18 @@ public enum TestEnvironment {
         return logger
     }
 
-    /// A service credential as another service would present it.
-    public static func serviceToken(from service: String = "feed") throws -> String {
-        try ServiceCredentials(secret: serviceTokenSecret, serviceName: service).token()
+    /// A service credential as `service` would present it to `target`.
+    public static func serviceToken(from service: String = "auth", to target: String) throws -> String {
+        try ServiceCredentials(secret: serviceTokenSecret, serviceName: service).token(for: target)
+    }
+
+    /// A user event as auth's outbox sends it to `POST /internal/events`.
+    public static func userEventJSON(_ event: UserEvent) throws -> String {
+        String(decoding: try JSONEncoder.api.encode(event), as: UTF8.self)
     }
 
     /// A user access token as the auth service would issue it.
-    public static func accessToken(userID: UUID = UUID(), name: String = "Test User") throws -> String {
-        try AccessTokens(settings: tokenSettings).issue(userID: userID, name: name, sessionID: UUID()).token
+    public static func accessToken(userID: UUID = UUID(), name: String = "Test User", sessionID: UUID = UUID()) throws -> String {
+        try AccessTokens(settings: tokenSettings).issue(userID: userID, name: name, sessionID: sessionID).token
     }
 }

@@ -191,7 +191,7 @@ struct EventsTests {
                     for try await (pid, done) in try await database.query(
                         """
                         SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity
-                        WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'
+                        WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%poll_votes%'
                         """
                     ).decode((Int32, Bool).self) where done {
                         killed.append(pid)
@@ -206,7 +206,7 @@ struct EventsTests {
                         for try await pid in try await database.query(
                             """
                             SELECT pid FROM pg_stat_activity
-                            WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'
+                            WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%poll_votes%'
                             """
                         ).decode(Int32.self) {
                             listeners.append(pid)

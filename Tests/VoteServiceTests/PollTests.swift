@@ -101,7 +101,7 @@ struct PollTests {
             let forged = try await client.send(.post, "/polls", json: json, token: "not.a.token")
             #expect(forged.status == .unauthorized)
             #expect(try forged.problem.code == "invalid_token")
-            let service = try await client.send(.post, "/polls", json: json, token: try TestEnvironment.serviceToken())
+            let service = try await client.send(.post, "/polls", json: json, token: try TestEnvironment.serviceToken(to: "vote"))
             #expect(service.status == .unauthorized)
             let form = try await client.send(
                 .post, "/polls", json: "title=x", token: try TestUser().token,

@@ -18,7 +18,6 @@ struct VoteOpenAPITests {
             let check = try await ContractCheck(client: client)
             let owner = try TestUser()
             let voter = try TestUser()
-            let service = try TestEnvironment.serviceToken(from: "auth")
 
             let created = try await check.call(.post, "/polls", json: pollJSON(title: "Doc", candidates: ["A", "B"]), token: owner.token)
             let poll = try created.decode(PollDTO.self)
@@ -75,9 +74,7 @@ struct VoteOpenAPITests {
             _ = try await check.call(.delete, "/polls/\(poll.id)", token: owner.token)
             _ = try await check.call(.delete, "/polls/\(poll.id)", token: owner.token)
 
-            _ = try await check.call(.delete, "/internal/users/\(voter.id)", token: service)
-            _ = try await check.call(.delete, "/internal/users/nope", token: service)
-            _ = try await check.call(.delete, "/internal/users/\(voter.id)", token: voter.token)
+            try await check.callUserEvents(of: "vote", deleting: voter.id, userToken: voter.token)
             _ = try await check.call(.get, "/health")
             _ = try await check.call(.get, "/ready")
             _ = try await check.call(.get, "/metrics")

@@ -10,22 +10,22 @@
 # Columns, separated by '|':
 #   service    name (lower case, no '-': instance n > 1 of vote is "vote-n"), in start order
 #   port       default HTTP port of its first instance (make up; compose uses the same)
-#   outbox     yes: a target of auth's outbox (OUTBOX_TARGETS), told of account deletions
+#   outbox     yes: a target of auth's outbox (OUTBOX_TARGETS), told of user events
 #   storage    yes: keeps bytes in the object store (STORAGE_BACKEND and S3_* / STORAGE_PATH,
 #              from the runner's storage_env)
 #   variables  what it takes beyond the common ones (SERVICES_COMMON_VARS), each given by
 #              every runner and set in its compose environment:
 #                NAME=DEFAULT   $NAME from the caller's environment, else DEFAULT
 #                <SERVICE>_URL  base URL of that service's first instance (e.g. AUTH_URL)
-#                OUTBOX_TARGETS name=URL,... of the first instance of every outbox target
+#                OUTBOX_TARGETS name=URL|URL,... of every instance of every outbox target
 #                NAME           $NAME from the caller's environment (it must be set)
 #   knobs      optional tuning variables, handed over only when set in the caller's
 #              environment (each has a default in the service; compose need not set them)
 SERVICES_TABLE='
-auth      | 8081 | no  | no  | BCRYPT_COST=12 OUTBOX_TARGETS |
+auth      | 8081 | no  | no  | BCRYPT_COST=12 OUTBOX_TARGETS | USER_DELETION_REDELIVERY_SECONDS
 vote      | 8082 | yes | no  |                               |
 recording | 8083 | yes | yes |                               | RECORDING_MAX_BYTES RECORDING_TRASH_RETENTION_SECONDS RECORDING_PURGE_INTERVAL_SECONDS RECORDING_SWEEP_INTERVAL_SECONDS RECORDING_ORPHAN_GRACE_SECONDS
-feed      | 8084 | yes | yes | AUTH_URL                      | AUTH_TIMEOUT_MS AUTHOR_CACHE_TTL_SECONDS AUTHOR_CACHE_SIZE FEED_SWEEP_INTERVAL_SECONDS FEED_ORPHAN_GRACE_SECONDS
+feed      | 8084 | yes | yes | AUTH_URL                      | AUTH_TIMEOUT_MS FEED_SWEEP_INTERVAL_SECONDS FEED_ORPHAN_GRACE_SECONDS
 '
 
 # Every service takes these; each runner's common_env gives all of them.
@@ -150,11 +150,15 @@ service_addresses() {
     echo "$out"
 }
 
-# Where auth delivers account deletions: the first instance of every outbox target.
+# Where auth delivers user events: every instance of every outbox target, "|"-separated
+# (auth tries them in turn, so one instance down delays nothing).
 outbox_targets() {
-    local svc out=""
+    local svc inst urls out=""
     for svc in $SERVICES; do
-        service_is_outbox_target "$svc" && out+="${out:+,}$svc=$(instance_url "$svc")"
+        service_is_outbox_target "$svc" || continue
+        urls=""
+        for inst in $(instances_of "$svc"); do urls+="${urls:+|}$(instance_url "$inst")"; done
+        out+="${out:+,}$svc=$urls"
     done
     echo "$out"
 }

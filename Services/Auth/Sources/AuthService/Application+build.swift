@@ -10,25 +10,25 @@ public func buildApplication(configuration: AuthConfiguration, logger: Logger) a
 
 /// Builds the auth service from its parts: routes, migrations and the outbox dispatcher.
 func buildApplication(_ dependencies: AuthDependencies) async throws -> some ApplicationProtocol {
-    let dispatcher = dependencies.makeOutboxDispatcher()
-    let router = try await buildRouter(dependencies, onUserDeleted: { dispatcher.notifyNewEvent() })
+    let router = try await buildRouter(dependencies)
     return makeServiceApplication(
         router: router, configuration: dependencies.configuration.common, database: dependencies.database,
-        migrations: AuthMigrations.all, services: [dependencies.http, dispatcher], logger: dependencies.logger)
+        migrations: AuthMigrations.all, userEvents: dependencies.userEvents,
+        services: [dependencies.http, dependencies.makeOutboxDispatcher()], logger: dependencies.logger)
 }
 
-/// The auth routes; `onUserDeleted` wakes the outbox after an account is deleted.
-func buildRouter(_ dependencies: AuthDependencies, onUserDeleted: @escaping @Sendable () -> Void) async throws -> Router<AppRequestContext> {
+/// The auth routes.
+func buildRouter(_ dependencies: AuthDependencies) async throws -> Router<AppRequestContext> {
     let configuration = dependencies.configuration
-    let tokens = try AccessTokens(settings: configuration.common.tokens)
+    let tokens = try dependencies.userEvents.accessTokens(settings: configuration.common.tokens)
     let hasher = PasswordHasher(cost: configuration.bcryptCost)
     let controller = AuthController(
         repository: dependencies.repository, hasher: hasher, tokens: tokens, refreshTokenTTL: configuration.refreshTokenTTL,
-        dummyPasswordHash: try await hasher.hash("not-a-real-password-\(UUID())"), onUserDeleted: onUserDeleted)
+        dummyPasswordHash: try await hasher.hash("not-a-real-password-\(UUID())"))
 
     let (database, logger) = (dependencies.database, dependencies.logger)
     let router = makeServiceRouter(
-        configuration: configuration.common, tokens: tokens,
+        configuration: configuration.common, tokens: tokens, userEvents: dependencies.userEvents,
         readiness: [ReadinessCheck("database") { try await database.ping(logger: logger) }],
         openAPIDocument: OpenAPIDocument.load(from: .module))
     let auth = router.group("auth")

@@ -10,8 +10,6 @@ struct AuthController: Sendable {
     let refreshTokenTTL: Duration
     /// Verified against when the email is unknown, so both failures cost one bcrypt.
     let dummyPasswordHash: String
-    /// Wakes the outbox dispatcher once a deletion is committed.
-    let onUserDeleted: @Sendable () -> Void
 
     /// Routes that need no token.
     var publicEndpoints: RouteCollection<AppRequestContext> {
@@ -132,9 +130,19 @@ struct AuthController: Sendable {
         return UserResponse(updated)
     }
 
+    /// Needs the current password (`400` without, `403` when wrong): a token alone (a stolen
+    /// one, a device left signed in) must not be able to close the account.
     @Sendable func deleteMe(request: Request, context: AuthenticatedContext) async throws -> HTTPResponse.Status {
+        let body = try await request.decodeJSON(as: DeleteMeRequest.self, context: context)
+        guard let currentPassword = body.currentPassword else {
+            throw APIError.validation(field: "currentPassword", "is required to delete the account")
+        }
+        if let error = AuthRules.passwordCharacterError(currentPassword, field: "currentPassword") { throw APIError.validation([error]) }
+        let user = try await currentUser(context)
+        guard try await hasher.verify(currentPassword, hash: user.passwordHash) else {
+            throw APIError.forbidden("invalid_current_password", "The current password is wrong.")
+        }
         guard try await repository.deleteUser(id: context.user.id, logger: context.logger) else { throw Self.userGone }
-        onUserDeleted()
         context.logger.info("account deleted", metadata: ["userId": "\(context.user.id)"])
         return .noContent
     }
@@ -169,7 +177,7 @@ struct AuthController: Sendable {
         return (token, NewRefreshToken(hash: hash, sessionID: sessionID, expiresAt: expiresAt))
     }
 
-    func sessionResponse(_ user: UserRecord, refreshToken: String, sessionID: UUID?) throws -> SessionResponse {
+    func sessionResponse(_ user: UserRecord, refreshToken: String, sessionID: UUID) throws -> SessionResponse {
         let (accessToken, _) = try tokens.issue(userID: user.id, name: user.name, sessionID: sessionID)
         return SessionResponse(
             user: UserResponse(user), accessToken: accessToken, refreshToken: refreshToken,

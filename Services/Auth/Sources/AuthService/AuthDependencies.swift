@@ -12,6 +12,10 @@ struct AuthDependencies: Sendable {
     /// The pool for calls to other services (the outbox's deliveries).
     var http: ServiceHTTPClient
     var credentials: ServiceCredentials
+    /// Auth's own revocations, and the table every token check of auth's routes consults.
+    var userEvents: UserEvents
+    /// Wakes the outbox dispatcher once the repository commits an event.
+    var outboxWakeUp: OutboxWakeUp
     /// How often the outbox looks for deliveries written by other instances or due for a retry.
     var outboxPollInterval: Duration = .seconds(1)
 
@@ -19,7 +23,11 @@ struct AuthDependencies: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.database = configuration.common.makeDatabase(logger: logger)
-        self.repository = PostgresAuthRepository(database: database, outboxTargets: configuration.outboxTargets.map(\.name))
+        self.userEvents = UserEvents(database: database, tokens: configuration.common.tokens)
+        self.outboxWakeUp = OutboxWakeUp()
+        self.repository = PostgresAuthRepository(
+            database: database, outboxTargets: configuration.outboxTargets.map(\.name), userEvents: userEvents,
+            deletionRedeliveryDelay: configuration.deletionRedeliveryDelay, outboxWakeUp: outboxWakeUp)
         self.http = ServiceHTTPClient()
         self.credentials = try ServiceCredentials(secret: configuration.common.serviceTokenSecret, serviceName: AuthConfiguration.serviceName)
     }
@@ -27,9 +35,11 @@ struct AuthDependencies: Sendable {
     func makeOutboxDispatcher() -> OutboxDispatcher {
         OutboxDispatcher(
             repository: repository,
-            targets: configuration.outboxTargets.map {
-                ServiceClient(serviceName: $0.name, baseURL: $0.baseURL, http: http.client, credentials: credentials, timeout: .seconds(5))
+            targets: configuration.outboxTargets.map { target in
+                target.baseURLs.map {
+                    ServiceClient(serviceName: target.name, baseURL: $0, http: http.client, credentials: credentials, timeout: .seconds(5))
+                }
             },
-            logger: logger, pollInterval: outboxPollInterval)
+            wakeUp: outboxWakeUp, logger: logger, pollInterval: outboxPollInterval)
     }
 }

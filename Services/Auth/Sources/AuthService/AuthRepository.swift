@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Shared
 
 /// A refresh token about to be stored: only its hash is ever persisted.
 struct NewRefreshToken: Sendable {
@@ -20,11 +21,11 @@ enum RefreshOutcome: Sendable {
 
 /// One pending delivery of an outbox event to one service.
 struct OutboxDelivery: Sendable {
-    var eventID: Int64
     var target: String
     /// Attempts so far, this one included.
     var attempts: Int
-    var userID: UUID
+    /// What to send (its `id` is the outbox row's).
+    var event: UserEvent
 }
 
 enum AuthRepositoryError: Error {
@@ -32,6 +33,10 @@ enum AuthRepositoryError: Error {
 }
 
 /// Storage of users, sessions and the outbox. `Sendable` so handlers share one instance.
+///
+/// Every change that other services must hear of (a deletion, a rename, sessions that end)
+/// writes its user event to the outbox in the same transaction, and revokes the tokens in
+/// auth's own `revoked_tokens` at once.
 protocol AuthRepository: Sendable {
     /// Creates the user and its first session together; throws `emailTaken` on a duplicate.
     func createUser(id: UUID, email: String, name: String, passwordHash: String, session: NewRefreshToken, logger: Logger) async throws -> UserRecord
@@ -39,11 +44,12 @@ protocol AuthRepository: Sendable {
     func user(id: UUID, logger: Logger) async throws -> UserRecord?
     func createSession(userID: UUID, token: NewRefreshToken, logger: Logger) async throws
     func rotate(tokenHash: [UInt8], replacement: [UInt8], expiresAt: Date, logger: Logger) async throws -> RefreshOutcome
-    /// Ends the session of that token; unknown or revoked tokens are a no-op.
+    /// Ends the session of that token (`sessions.revoked`); unknown or revoked tokens are a no-op.
     func revoke(tokenHash: [UInt8], logger: Logger) async throws
-    /// Changes name and/or password hash; a new password ends every session but `keepSession`.
-    func updateUser(id: UUID, name: String?, passwordHash: String?, keepSession: UUID?, logger: Logger) async throws -> UserRecord?
-    /// Deletes the user and records a `user_deleted` event in the same transaction.
+    /// Changes name (`user.renamed`) and/or password hash; a new password ends every session
+    /// but `keepSession` (`sessions.revoked`).
+    func updateUser(id: UUID, name: String?, passwordHash: String?, keepSession: UUID, logger: Logger) async throws -> UserRecord?
+    /// Deletes the user and records `user.deleted` in the same transaction.
     func deleteUser(id: UUID, logger: Logger) async throws -> Bool
     func names(ids: [UUID], logger: Logger) async throws -> [UserName]
 

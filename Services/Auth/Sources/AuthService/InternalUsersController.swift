@@ -2,7 +2,8 @@ import Foundation
 import Hummingbird
 import Shared
 
-/// `/internal/users`: names for other services (feed shows authors), one call per page.
+/// `/internal/users`: names for feed (authors it has never seen), one call per page; no other
+/// service may read them.
 struct InternalUsersController: Sendable {
     static let maxIDs = 100
     let repository: any AuthRepository
@@ -15,6 +16,7 @@ struct InternalUsersController: Sendable {
 
     /// `?ids=a,b,c` (or `ids` repeated): the users among them that exist, as `[{id, name}]`.
     @Sendable func names(request: Request, context: ServiceContext) async throws -> Response {
+        try context.requireCaller("feed")
         let raw = request.uri.queryParameters.getAll("ids").flatMap { $0.split(separator: ",") }
         guard !raw.isEmpty else { throw APIError.validation(field: "ids", "is required (comma-separated user ids)") }
         guard raw.count <= Self.maxIDs else { throw APIError.validation(field: "ids", "at most \(Self.maxIDs) ids per call") }

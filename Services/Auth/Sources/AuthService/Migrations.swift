@@ -56,5 +56,6 @@ enum AuthMigrations {
             """,
             "CREATE INDEX outbox_deliveries_due ON outbox_deliveries (next_attempt_at) WHERE delivered_at IS NULL",
         ]),
+        Migration(version: 4, name: "revoked tokens", statements: UserEvents.migration),
     ]
 }

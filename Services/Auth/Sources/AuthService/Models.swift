@@ -56,6 +56,11 @@ struct UpdateMeRequest: Decodable {
     var currentPassword: String?
 }
 
+/// `DELETE /auth/me`: proof that the owner, not only a token, asks.
+struct DeleteMeRequest: Decodable {
+    var currentPassword: String?
+}
+
 struct UserName: Codable, Sendable, Equatable {
     var id: String
     var name: String

@@ -1,11 +1,12 @@
 import Foundation
 import Logging
+import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
 import Shared
 
-/// Delivers each `user_deleted` event to every service that holds user data
-/// (`DELETE /internal/users/{id}`), until each one acknowledges.
+/// Delivers each user event to every service (`POST /internal/events`), until each one
+/// acknowledges.
 ///
 /// All state lives in the auth database (`outbox_deliveries`, through the repository), so deliveries survive a
 /// restart of any party. Due rows are claimed with a short lease under `SKIP LOCKED`, so
@@ -13,18 +14,24 @@ import Shared
 /// exponentially per (event, service); other services are not held up by it.
 actor OutboxDispatcher: Service {
     let repository: any AuthRepository
-    let targets: [String: ServiceClient]
+    /// Each target service's instances: a delivery goes to the first that acknowledges it
+    /// (each instance applies an event for all of them).
+    let targets: [String: [ServiceClient]]
     let logger: Logger
     let pollInterval: Duration
     let maxBackoffSeconds: Double
-    private var wake: AsyncStream<Void>.Continuation?
+    let wakeUp: OutboxWakeUp
     static let maxConcurrentDeliveries = 4
     /// Rounds run so far (each one query when nothing is due).
     private(set) var rounds = 0
 
-    init(repository: any AuthRepository, targets: [ServiceClient], logger: Logger, pollInterval: Duration = .seconds(1), maxBackoffSeconds: Double = 10) {
+    init(
+        repository: any AuthRepository, targets: [[ServiceClient]], wakeUp: OutboxWakeUp, logger: Logger,
+        pollInterval: Duration = .seconds(1), maxBackoffSeconds: Double = 10
+    ) {
+        self.wakeUp = wakeUp
         self.repository = repository
-        self.targets = Dictionary(uniqueKeysWithValues: targets.map { ($0.serviceName, $0) })
+        self.targets = Dictionary(uniqueKeysWithValues: targets.compactMap { instances in instances.first.map { ($0.serviceName, instances) } })
         self.logger = logger
         self.pollInterval = pollInterval
         self.maxBackoffSeconds = maxBackoffSeconds
@@ -33,10 +40,9 @@ actor OutboxDispatcher: Service {
     func run() async throws {
         // A service that returns ends the whole group: with nothing to deliver, just idle.
         guard !targets.isEmpty else { return try await gracefulShutdown() }
-        let (signals, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        wake = continuation
+        let (signals, continuation) = (wakeUp.signals, wakeUp.continuation)
         let pollInterval = self.pollInterval
-        // One consumer iterates the wake-ups for the whole run: a local event (notifyNewEvent)
+        // One consumer iterates the wake-ups for the whole run: a local event (`OutboxWakeUp`)
         // or the ticker, whose poll picks up events written by other replicas and retries
         // that fell due. (Cancelling an iteration of an AsyncStream finishes the stream, so
         // the stream must not be raced against a timer per round: once finished, every later
@@ -57,13 +63,6 @@ actor OutboxDispatcher: Service {
             }
         }
     }
-
-    /// Called after an event is written by this process, to deliver it without waiting for the poll.
-    nonisolated func notifyNewEvent() {
-        Task { await self.signal() }
-    }
-
-    private func signal() { wake?.yield() }
 
     private func deliverRound() async -> Int {
         rounds += 1
@@ -95,16 +94,26 @@ actor OutboxDispatcher: Service {
 
     private func deliver(_ delivery: OutboxDelivery) async -> Bool {
         var logger = self.logger
-        logger[metadataKey: "requestId"] = "outbox-\(delivery.eventID)-\(delivery.target)-\(delivery.attempts)"
+        logger[metadataKey: "requestId"] = "outbox-\(delivery.event.id)-\(delivery.target)-\(delivery.attempts)"
         var failure: String?
-        if let client = targets[delivery.target] {
-            do {
-                let reply = try await client.send(
-                    .DELETE, "/internal/users/\(delivery.userID.apiString)",
-                    requestID: logger[metadataKey: "requestId"]?.description, logger: logger)
-                if !(200..<300).contains(reply.status.code) { failure = "HTTP \(reply.status.code)" }
-            } catch {
-                failure = "\(error)"
+        if let instances = targets[delivery.target], !instances.isEmpty {
+            // Instances in turn, starting at a different one per attempt: one that is down
+            // (or answers an error) holds nothing up while another can take the event.
+            let start = (delivery.attempts - 1) % instances.count
+            for offset in 0..<instances.count {
+                let client = instances[(start + offset) % instances.count]
+                do {
+                    let reply = try await client.send(
+                        .POST, "/internal/events", body: ByteBuffer(bytes: try JSONEncoder.api.encode(delivery.event)),
+                        requestID: logger[metadataKey: "requestId"]?.description, logger: logger)
+                    if (200..<300).contains(reply.status.code) {
+                        failure = nil
+                        break
+                    }
+                    failure = "\(client.baseURL): HTTP \(reply.status.code)"
+                } catch {
+                    failure = "\(client.baseURL): \(error)"
+                }
             }
         } else {
             failure = "no such target configured"
@@ -120,7 +129,9 @@ actor OutboxDispatcher: Service {
                 return false
             }
             try await repository.markDelivered(delivery, logger: logger)
-            logger.info("outbox event delivered", metadata: ["target": "\(delivery.target)", "userId": "\(delivery.userID)"])
+            logger.info("outbox event delivered", metadata: [
+                "target": "\(delivery.target)", "event": "\(delivery.event.type.rawValue)", "userId": "\(delivery.event.userId)",
+            ])
             return true
         } catch {
             // The lease expires and the row is claimed again: delivery is at-least-once and the targets are idempotent.
@@ -128,4 +139,17 @@ actor OutboxDispatcher: Service {
             return false
         }
     }
+}
+
+/// Wakes the outbox dispatcher when this process commits an event (buffer of one: several
+/// events, one round), so a delivery does not wait for the next poll.
+final class OutboxWakeUp: Sendable {
+    let signals: AsyncStream<Void>
+    let continuation: AsyncStream<Void>.Continuation
+
+    init() {
+        (signals, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    func signal() { continuation.yield() }
 }

@@ -5,8 +5,15 @@ import Shared
 
 struct PostgresAuthRepository: AuthRepository {
     let database: Database
-    /// Services that must hear of a deleted user; one delivery row each.
+    /// Services that must hear of user events; one delivery row each (each service ignores
+    /// what it has no use for, e.g. vote a rename).
     let outboxTargets: [String]
+    /// Auth's own revocations: its routes refuse revoked tokens like every other service's.
+    let userEvents: UserEvents
+    /// When a deletion is delivered a second time (see `deleteUser`).
+    let deletionRedeliveryDelay: Duration
+    /// Wakes the outbox dispatcher once an event is committed.
+    let outboxWakeUp: OutboxWakeUp
 
     func createUser(id: UUID, email: String, name: String, passwordHash: String, session: NewRefreshToken, logger: Logger) async throws -> UserRecord {
         do {
@@ -48,7 +55,7 @@ struct PostgresAuthRepository: AuthRepository {
     func rotate(tokenHash: [UInt8], replacement: [UInt8], expiresAt: Date, logger: Logger) async throws -> RefreshOutcome {
         let hash = Data(tokenHash)
         // FOR UPDATE serialises two presentations of one token: the second sees it rotated.
-        return try await database.transaction(logger: logger) { connection in
+        return try await committing(logger: logger) { connection in
             let rows = try await connection.query(
                 """
                 SELECT user_id, session_id, expires_at, rotated_at, revoked_at
@@ -56,15 +63,19 @@ struct PostgresAuthRepository: AuthRepository {
                 """, logger: logger)
             var found: (UUID, UUID, Date, Date?, Date?)?
             for try await row in rows.decode((UUID, UUID, Date, Date?, Date?).self) { found = row }
-            guard let (userID, sessionID, tokenExpiry, rotatedAt, revokedAt) = found else { return .invalid }
+            guard let (userID, sessionID, tokenExpiry, rotatedAt, revokedAt) = found else { return (.invalid, nil) }
             if rotatedAt != nil {
+                // Theft detection: every session of the user ends, access tokens included.
+                let sessions = try await liveSessions(of: userID, except: nil, on: connection, logger: logger)
                 try await connection.query(
                     "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = \(userID) AND revoked_at IS NULL",
                     logger: logger
                 ).consume()
-                return .reused(userID: userID)
+                let pending = try await record(
+                    UserEvent(type: .sessionsRevoked, userId: userID, sessionIds: sessions), on: connection, logger: logger)
+                return (.reused(userID: userID), pending)
             }
-            guard revokedAt == nil, tokenExpiry > Date() else { return .invalid }
+            guard revokedAt == nil, tokenExpiry > Date() else { return (.invalid, nil) }
             try await connection.query(
                 "UPDATE refresh_tokens SET rotated_at = now(), revoked_at = now() WHERE token_hash = \(hash)",
                 logger: logger
@@ -74,60 +85,78 @@ struct PostgresAuthRepository: AuthRepository {
                 on: connection, logger: logger)
             guard let user = try await Self.firstUser(connection.query(
                 "SELECT id, email, name, password_hash, created_at FROM users WHERE id = \(userID)", logger: logger))
-            else { return .invalid }
-            return .rotated(user, sessionID: sessionID)
+            else { return (.invalid, nil) }
+            return (.rotated(user, sessionID: sessionID), nil)
         }
     }
 
     func revoke(tokenHash: [UInt8], logger: Logger) async throws {
-        try await database.write(logger: logger) { connection in
-            try await connection.query(
-                "UPDATE refresh_tokens SET revoked_at = now() WHERE token_hash = \(Data(tokenHash)) AND revoked_at IS NULL",
-                logger: logger
-            ).consume()
+        try await committing(logger: logger) { connection in
+            // The live token's session ends: its access tokens too.
+            let rows = try await connection.query(
+                """
+                UPDATE refresh_tokens SET revoked_at = now() WHERE token_hash = \(Data(tokenHash)) AND revoked_at IS NULL
+                RETURNING user_id, session_id
+                """, logger: logger)
+            var ended: (UUID, UUID)?
+            for try await row in rows.decode((UUID, UUID).self) { ended = row }
+            guard let (userID, sessionID) = ended else { return ((), nil) }
+            let pending = try await record(
+                UserEvent(type: .sessionsRevoked, userId: userID, sessionIds: [sessionID]), on: connection, logger: logger)
+            return ((), pending)
         }
     }
 
-    func updateUser(id: UUID, name: String?, passwordHash: String?, keepSession: UUID?, logger: Logger) async throws -> UserRecord? {
-        try await database.transaction(logger: logger) { connection in
+    func updateUser(id: UUID, name: String?, passwordHash: String?, keepSession: UUID, logger: Logger) async throws -> UserRecord? {
+        try await committing(logger: logger) { connection in
+            // The version of a rename is the database's clock once the row is locked, so two
+            // renames of one user are ordered as they committed, whichever auth instance ran them.
             let rows = try await connection.query(
                 """
                 UPDATE users SET name = coalesce(\(name), name), password_hash = coalesce(\(passwordHash), password_hash),
-                    updated_at = now()
+                    updated_at = clock_timestamp()
                 WHERE id = \(id)
-                RETURNING id, email, name, password_hash, created_at
+                RETURNING id, email, name, password_hash, created_at, (extract(epoch FROM updated_at) * 1000000)::bigint
                 """, logger: logger)
-            guard let user = try await Self.firstUser(rows) else { return nil }
+            var found: (UserRecord, Int64)?
+            for try await (id, email, name, hash, createdAt, version) in rows.decode((UUID, String, String, String, Date, Int64).self) {
+                found = (UserRecord(id: id, email: email, name: name, passwordHash: hash, createdAt: createdAt), version)
+            }
+            guard let (user, version) = found else { return (nil, nil) }
+            if name != nil {
+                _ = try await record(
+                    UserEvent(type: .userRenamed, userId: id, name: user.name, version: version), on: connection, logger: logger)
+            }
+            var pending: UserEvents.PendingRevocation?
             if passwordHash != nil {
+                let sessions = try await liveSessions(of: id, except: keepSession, on: connection, logger: logger)
                 try await connection.query(
                     """
                     UPDATE refresh_tokens SET revoked_at = now()
-                    WHERE user_id = \(id) AND revoked_at IS NULL AND session_id IS DISTINCT FROM \(keepSession)
+                    WHERE user_id = \(id) AND revoked_at IS NULL AND session_id <> \(keepSession)
                     """, logger: logger
                 ).consume()
+                pending = try await record(
+                    UserEvent(type: .sessionsRevoked, userId: id, sessionIds: sessions), on: connection, logger: logger)
             }
-            return user
+            return (user, pending)
         }
     }
 
+    /// The deletion goes out twice: now, and once more after `deletionRedeliveryDelay`. A
+    /// write that passed its token check just before a service applied the deletion may
+    /// commit just after it; every write ends within the services' request deadlines, far
+    /// below that delay, so the second application removes whatever such a write left.
     func deleteUser(id: UUID, logger: Logger) async throws -> Bool {
-        try await database.transaction(logger: logger) { connection in
+        try await committing(logger: logger) { connection in
             var deleted = false
             for try await _ in try await connection.query("DELETE FROM users WHERE id = \(id) RETURNING id", logger: logger) {
                 deleted = true
             }
-            guard deleted else { return false }
-            let payload = #"{"userId":"\#(id.apiString)"}"#
-            try await connection.query(
-                """
-                WITH event AS (
-                    INSERT INTO outbox_events (event_type, aggregate_id, payload) VALUES ('user_deleted', \(id), \(payload)::jsonb)
-                    RETURNING id
-                )
-                INSERT INTO outbox_deliveries (event_id, target) SELECT event.id, target FROM event, unnest(\(outboxTargets)::text[]) AS target
-                """, logger: logger
-            ).consume()
-            return true
+            guard deleted else { return (false, nil) }
+            let pending = try await record(
+                UserEvent(type: .userDeleted, userId: id), due: [.zero, deletionRedeliveryDelay], on: connection, logger: logger)
+            return (true, pending)
         }
     }
 
@@ -153,11 +182,17 @@ struct PostgresAuthRepository: AuthRepository {
                     ORDER BY next_attempt_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
                 ) due, outbox_events e
                 WHERE d.event_id = due.event_id AND d.target = due.target AND e.id = d.event_id
-                RETURNING d.event_id, d.target, d.attempts, e.aggregate_id
+                RETURNING d.event_id, d.target, d.attempts, e.event_type, e.aggregate_id, e.created_at, e.payload::text
                 """, logger: logger)
             var deliveries: [OutboxDelivery] = []
-            for try await (eventID, target, attempts, userID) in rows.decode((Int64, String, Int, UUID).self) {
-                deliveries.append(OutboxDelivery(eventID: eventID, target: target, attempts: attempts, userID: userID))
+            for try await (eventID, target, attempts, type, userID, createdAt, payload) in rows.decode(
+                (Int64, String, Int, String, UUID, Date, String).self)
+            {
+                // Unreadable: logged, and left to come due again (never guessed at).
+                guard var event = Self.event(type: type, userID: userID, createdAt: createdAt, payload: payload, logger: logger)
+                else { continue }
+                event.id = eventID
+                deliveries.append(OutboxDelivery(target: target, attempts: attempts, event: event))
             }
             return deliveries
         }
@@ -168,7 +203,7 @@ struct PostgresAuthRepository: AuthRepository {
             try await connection.query(
                 """
                 UPDATE outbox_deliveries SET delivered_at = now(), last_error = NULL
-                WHERE event_id = \(delivery.eventID) AND target = \(delivery.target)
+                WHERE event_id = \(delivery.event.id) AND target = \(delivery.target)
                 """, logger: logger
             ).consume()
         }
@@ -179,10 +214,72 @@ struct PostgresAuthRepository: AuthRepository {
             try await connection.query(
                 """
                 UPDATE outbox_deliveries SET next_attempt_at = now() + make_interval(secs => \(delay.timeInterval)), last_error = \(error)
-                WHERE event_id = \(delivery.eventID) AND target = \(delivery.target)
+                WHERE event_id = \(delivery.event.id) AND target = \(delivery.target)
                 """, logger: logger
             ).consume()
         }
+    }
+
+    // MARK: events
+
+    /// Runs `body` in a transaction; once it has committed, applies the revocation it recorded
+    /// here and wakes the outbox.
+    private func committing<Result: Sendable>(
+        logger: Logger, _ body: @escaping @Sendable (PostgresConnection) async throws -> (Result, UserEvents.PendingRevocation?)
+    ) async throws -> Result {
+        let (result, pending) = try await database.transaction(logger: logger, body)
+        userEvents.noteCommitted(pending)
+        outboxWakeUp.signal()
+        return result
+    }
+
+    /// Writes `event` to the outbox, one delivery per target due after each of `due`, and
+    /// revokes what it revokes in auth's own table, all in the caller's transaction.
+    private func record(
+        _ event: UserEvent, due delays: [Duration] = [.zero], on connection: PostgresConnection, logger: Logger
+    ) async throws -> UserEvents.PendingRevocation? {
+        let payload = String(decoding: try JSONEncoder.api.encode(event), as: UTF8.self)
+        for delay in delays {
+            try await connection.query(
+                """
+                WITH event AS (
+                    INSERT INTO outbox_events (event_type, aggregate_id, payload)
+                    VALUES (\(event.type.rawValue), \(event.userId), \(payload)::jsonb)
+                    RETURNING id
+                )
+                INSERT INTO outbox_deliveries (event_id, target, next_attempt_at)
+                SELECT event.id, target, now() + make_interval(secs => \(delay.timeInterval))
+                FROM event, unnest(\(outboxTargets)::text[]) AS target
+                """, logger: logger
+            ).consume()
+        }
+        return try await userEvents.revoke(event, on: connection, logger: logger)
+    }
+
+    /// Sessions of the user that may still have a live access token: every access token is
+    /// issued together with a refresh token of its session, so those created within a token's
+    /// lifetime (plus leeway) name them all.
+    private func liveSessions(of userID: UUID, except kept: UUID?, on connection: PostgresConnection, logger: Logger) async throws -> [UUID] {
+        let rows = try await connection.query(
+            """
+            SELECT DISTINCT session_id FROM refresh_tokens
+            WHERE user_id = \(userID) AND created_at > now() - make_interval(secs => \(userEvents.retention.timeInterval))
+              AND session_id IS DISTINCT FROM \(kept)
+            """, logger: logger)
+        var sessions: [UUID] = []
+        for try await session in rows.decode(UUID.self) { sessions.append(session) }
+        return sessions
+    }
+
+    /// The event of an outbox row. Rows written before events had payloads of their own
+    /// (`user_deleted` with `{userId}`) are read as `user.deleted`.
+    static func event(type: String, userID: UUID, createdAt: Date, payload: String, logger: Logger) -> UserEvent? {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        if let event = try? decoder.decode(UserEvent.self, from: Data(payload.utf8)) { return event }
+        if type == "user_deleted" { return UserEvent(type: .userDeleted, userId: userID, occurredAt: createdAt) }
+        logger.error("unreadable outbox event; not delivered", metadata: ["type": "\(type)", "userId": "\(userID)"])
+        return nil
     }
 
     private static func insert(_ token: NewRefreshToken, userID: UUID, on connection: PostgresConnection, logger: Logger) async throws {

@@ -20,25 +20,23 @@ func buildApplication(_ dependencies: FeedDependencies) throws -> some Applicati
     }
     return makeServiceApplication(
         router: try buildRouter(dependencies), configuration: dependencies.configuration.common, database: dependencies.database,
-        migrations: FeedMigrations.all, services: [dependencies.storageService, dependencies.http, sweeper], logger: logger)
+        migrations: FeedMigrations.all, userEvents: dependencies.userEvents, services: [dependencies.storageService, dependencies.http, sweeper], logger: logger)
 }
 
 /// The feed routes (`/feeds` in the contract; posts inside).
 func buildRouter(_ dependencies: FeedDependencies) throws -> Router<AppRequestContext> {
     let configuration = dependencies.configuration
-    let tokens = try AccessTokens(settings: configuration.common.tokens)
+    let tokens = try dependencies.userEvents.accessTokens(settings: configuration.common.tokens)
     let credentials = try ServiceCredentials(secret: configuration.common.serviceTokenSecret, serviceName: FeedConfiguration.serviceName)
-    let authorNames = AuthorNames(
-        directory: dependencies.authorDirectory,
-        cache: AuthorNameCache(ttl: configuration.authorCacheTTL, capacity: configuration.authorCacheSize))
+    let authorNames = AuthorNames(directory: dependencies.authorDirectory, repository: dependencies.repository)
     let controller = PostsController(
         repository: dependencies.repository, storage: dependencies.storage,
-        receiver: PostFormReceiver(storage: dependencies.storage), authorNames: authorNames)
+        receiver: PostFormReceiver(storage: dependencies.storage), authorNames: authorNames, tokens: tokens)
 
     let (database, logger) = (dependencies.database, dependencies.logger)
     let storageProbe = StorageWriteProbe(storage: dependencies.storage)
     let router = makeServiceRouter(
-        configuration: configuration.common, tokens: tokens,
+        configuration: configuration.common, tokens: tokens, userEvents: dependencies.userEvents,
         readiness: [
             ReadinessCheck("database") { try await database.ping(logger: logger) },
             ReadinessCheck("storage") { try await storageProbe.check() },
@@ -47,7 +45,8 @@ func buildRouter(_ dependencies: FeedDependencies) throws -> Router<AppRequestCo
     let posts = router.group("feeds")
     posts.addRoutes(controller.publicEndpoints)
     posts.group(context: AuthenticatedContext.self).addRoutes(controller.authorEndpoints)
+    let userEventHandler = FeedUserEventHandler(repository: dependencies.repository, storage: dependencies.storage)
     router.internalRoutes(credentials: credentials)
-        .addRoutes(InternalUsersController(repository: dependencies.repository, storage: dependencies.storage).endpoints)
+        .addRoutes(UserEventsController(events: dependencies.userEvents, handler: userEventHandler).endpoints)
     return router
 }

@@ -9,14 +9,10 @@ public struct FeedConfiguration: ServiceConfiguration {
     public static let serviceName = "feed"
     public static var secretVariables: [String] { ObjectStorageConfiguration.secretVariables }
     public var common: CommonConfiguration
-    /// Base URL of the auth service, for author names (`AUTH_URL`).
+    /// Base URL of the auth service, for names of authors feed has never seen (`AUTH_URL`).
     public var authURL: String
     /// Deadline of one call to auth (`AUTH_TIMEOUT_MS`).
     public var authTimeout: Duration
-    /// How long a looked-up author name is used before asking again (`AUTHOR_CACHE_TTL_SECONDS`).
-    public var authorCacheTTL: Duration
-    /// Most author names kept (`AUTHOR_CACHE_SIZE`).
-    public var authorCacheSize: Int
     public var storage: ObjectStorageConfiguration
     /// How often the orphan sweeper runs (`FEED_SWEEP_INTERVAL_SECONDS`).
     public var sweepInterval: Duration
@@ -31,8 +27,6 @@ public struct FeedConfiguration: ServiceConfiguration {
         }
         self.authURL = authURL
         self.authTimeout = try reader.milliseconds("AUTH_TIMEOUT_MS", default: 1000, in: 1...60_000)
-        self.authorCacheTTL = try reader.seconds("AUTHOR_CACHE_TTL_SECONDS", default: 60, in: 0...86_400)
-        self.authorCacheSize = try reader.integer("AUTHOR_CACHE_SIZE", default: 10_000, in: 1...10_000_000)
         self.storage = try ObjectStorageConfiguration(reader: reader, serviceName: Self.serviceName)
         self.sweepInterval = try reader.seconds("FEED_SWEEP_INTERVAL_SECONDS", default: 600, in: 0.01...86_400)
         self.orphanGrace = try reader.seconds("FEED_ORPHAN_GRACE_SECONDS", default: 3600, in: 0...604_800)

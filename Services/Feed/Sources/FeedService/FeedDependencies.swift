@@ -17,14 +17,17 @@ struct FeedDependencies: Sendable {
     var storageService: ObjectStorageService
     /// The pool for calls to auth, sized for service-to-service traffic.
     var http: ServiceHTTPClient
-    /// Where author names come from (auth's `/internal/users`).
+    /// Where names of authors feed has never seen come from (auth's `/internal/users`).
     var authorDirectory: any AuthorDirectory
+    /// Revoked tokens, deleted users and renames (`POST /internal/events`).
+    var userEvents: UserEvents
 
     init(configuration: FeedConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
         self.database = configuration.common.makeDatabase(logger: logger)
         self.repository = PostgresPostRepository(database: database)
+        self.userEvents = UserEvents(database: database, tokens: configuration.common.tokens)
         (self.storage, self.storageService) = try configuration.storage.makeStorage(logger: logger)
         self.http = ServiceHTTPClient(
             maxConnectionsPerHost: 64, connectTimeout: .seconds(1), readTimeout: TimeAmount(configuration.authTimeout))

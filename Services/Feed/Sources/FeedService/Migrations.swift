@@ -32,5 +32,19 @@ enum FeedMigrations {
             )
             """,
         ]),
+        Migration(version: 2, name: "revoked tokens", statements: UserEvents.migration),
+        Migration(version: 3, name: "authors", statements: [
+            // Authors' names, kept here so a page of posts is one local query: set from the
+            // token's name when a post is created and from `user.renamed` events; `version`
+            // orders them (microseconds; a token's name counts as of its `iat`). A null name:
+            // auth did not know the user when feed asked (backfill of older posts).
+            """
+            CREATE TABLE authors (
+                id uuid PRIMARY KEY,
+                name text,
+                version bigint NOT NULL
+            )
+            """,
+        ]),
     ]
 }

@@ -12,6 +12,10 @@ struct PostRecord: Sendable, Equatable {
     var createdAt: Date
     var updatedAt: Date
     var images: [PostImageRecord]
+    /// The author's name in feed's `authors` table (nil: unknown, or auth did not know them).
+    var authorName: String?
+    /// Whether the `authors` table has a row for the author (if not, auth is asked once).
+    var authorKnown: Bool = true
 }
 
 /// One image of a post; its bytes are the object under `objectKey`. (An uploaded image has
@@ -41,18 +45,18 @@ struct PostResponse: ResponseEncodable, Sendable {
     var createdAt: Date
     var updatedAt: Date
 
-    init(_ record: PostRecord, authorName: String?) {
+    init(_ record: PostRecord) {
         self.id = record.id.apiString
         self.title = record.title
         self.content = record.content
-        self.author = AuthorResponse(id: record.authorID.apiString, name: authorName)
+        self.author = AuthorResponse(id: record.authorID.apiString, name: record.authorName)
         self.images = record.images.map { ImageResponse($0) }
         self.createdAt = record.createdAt
         self.updatedAt = record.updatedAt
     }
 }
 
-/// `{id, name}`; `name` is `null` (written out) when the auth service could not say.
+/// `{id, name}`; `name` is `null` (written out) when feed does not know it (auth could not say).
 struct AuthorResponse: Encodable, Sendable {
     var id: String
     var name: String?

@@ -7,6 +7,9 @@ import Shared
 struct NewPost: Sendable {
     var id: UUID
     var authorID: UUID
+    /// The name in the author's token, and its version (`UserEvent.nameVersion(issuedAt:)`).
+    var authorName: String
+    var authorNameVersion: Int64
     var title: String
     var content: String
     var images: [PostImageRecord]
@@ -51,8 +54,14 @@ protocol PostRepository: Sendable {
     /// Applies the change if the caller is the author and the result is valid; nothing changes otherwise.
     func update(_ change: PostChange, logger: Logger) async throws -> UpdateOutcome
     func delete(id: UUID, authorID: UUID, logger: Logger) async throws -> DeleteOutcome
-    /// Deletes every post of the author; returns the object keys of their images.
+    /// Deletes every post of the author and forgets their name for good; returns the object
+    /// keys of their images.
     func deleteAll(authorID: UUID, logger: Logger) async throws -> [String]
+    /// Sets the author's name unless the table has a newer one (`version`).
+    func setAuthorName(_ name: String?, version: Int64, authorID: UUID, logger: Logger) async throws
+    /// Remembers names looked up in auth for authors the table had no row for (version 0: any
+    /// later name wins).
+    func backfillAuthorNames(_ names: [UUID: String?], logger: Logger) async throws
     func image(postID: UUID, imageID: UUID, logger: Logger) async throws -> PostImageRecord?
     /// Which of these object keys image rows refer to (for the orphan sweeper).
     func existingObjectKeys(_ objectKeys: [String], logger: Logger) async throws -> Set<String>

@@ -7,19 +7,23 @@ import Shared
 struct PostgresPostRepository: PostRepository {
     let database: Database
 
-    static let columns = "id, author_id, title, content, created_at, updated_at"
-    typealias Row = (UUID, UUID, String, String, Date, Date)
+    /// A post with its author's name from the `authors` table.
+    static let selectPosts = """
+        SELECT f.id, f.author_id, f.title, f.content, f.created_at, f.updated_at, a.name, a.id IS NOT NULL
+        FROM feeds f LEFT JOIN authors a ON a.id = f.author_id
+        """
+    typealias Row = (UUID, UUID, String, String, Date, Date, String?, Bool)
 
     func insert(_ post: NewPost, logger: Logger) async throws -> PostRecord {
         try await database.transaction(logger: logger) { connection in
-            let rows = try await connection.query(
-                """
-                INSERT INTO feeds (id, author_id, title, content) VALUES (\(post.id), \(post.authorID), \(post.title), \(post.content))
-                RETURNING \(unescaped: Self.columns)
-                """, logger: logger)
-            guard var record = try await Self.records(rows).first else { throw MissingRowError() }
+            try await Self.setAuthorName(
+                post.authorName, version: post.authorNameVersion, authorID: post.authorID, on: connection, logger: logger)
+            try await connection.query(
+                "INSERT INTO feeds (id, author_id, title, content) VALUES (\(post.id), \(post.authorID), \(post.title), \(post.content))",
+                logger: logger
+            ).consume()
             try await Self.insertImages(post.images, postID: post.id, firstPosition: 0, on: connection, logger: logger)
-            record.images = try await Self.images(of: [post.id], on: connection, logger: logger)[post.id] ?? []
+            guard let record = try await Self.post(id: post.id, lock: false, on: connection, logger: logger) else { throw MissingRowError() }
             return record
         }
     }
@@ -74,15 +78,14 @@ struct PostgresPostRepository: PostRepository {
             }
             let nextPosition = try await Self.nextPosition(postID: change.id, on: connection, logger: logger)
             try await Self.insertImages(change.addImages, postID: change.id, firstPosition: nextPosition, on: connection, logger: logger)
-            let rows = try await connection.query(
+            try await connection.query(
                 """
                 UPDATE feeds SET title = coalesce(\(change.title), title), content = coalesce(\(change.content), content),
                     updated_at = now()
                 WHERE id = \(change.id)
-                RETURNING \(unescaped: Self.columns)
-                """, logger: logger)
-            guard var record = try await Self.records(rows).first else { throw MissingRowError() }
-            record.images = try await Self.images(of: [change.id], on: connection, logger: logger)[change.id] ?? []
+                """, logger: logger
+            ).consume()
+            guard let record = try await Self.post(id: change.id, lock: false, on: connection, logger: logger) else { throw MissingRowError() }
             return .updated(record, removedObjectKeys: removed)
         }
     }
@@ -97,8 +100,9 @@ struct PostgresPostRepository: PostRepository {
     }
 
     func deleteAll(authorID: UUID, logger: Logger) async throws -> [String] {
-        // One statement: the SELECT sees the image rows as they were before the cascade.
-        try await database.write(logger: logger) { connection in
+        try await database.transaction(logger: logger) { connection in
+            try await Self.setAuthorName(nil, version: .max, authorID: authorID, on: connection, logger: logger)
+            // One statement: the SELECT sees the image rows as they were before the cascade.
             let rows = try await connection.query(
                 """
                 WITH gone AS (DELETE FROM feeds WHERE author_id = \(authorID) RETURNING id)
@@ -107,6 +111,28 @@ struct PostgresPostRepository: PostRepository {
             var keys: [String] = []
             for try await key in rows.decode(String.self) { keys.append(key) }
             return keys
+        }
+    }
+
+    func setAuthorName(_ name: String?, version: Int64, authorID: UUID, logger: Logger) async throws {
+        try await database.write(logger: logger) { connection in
+            try await Self.setAuthorName(name, version: version, authorID: authorID, on: connection, logger: logger)
+        }
+    }
+
+    func backfillAuthorNames(_ names: [UUID: String?], logger: Logger) async throws {
+        guard !names.isEmpty else { return }
+        let ids = Array(names.keys)
+        // '' stands for "unknown" (no name is empty): arrays bind without nulls.
+        let values = ids.map { (names[$0] ?? nil) ?? "" }
+        try await database.write(logger: logger) { connection in
+            try await connection.query(
+                """
+                INSERT INTO authors (id, name, version)
+                SELECT id, nullif(name, ''), 0 FROM unnest(\(ids)::uuid[], \(values)::text[]) AS given (id, name)
+                ON CONFLICT (id) DO NOTHING
+                """, logger: logger
+            ).consume()
         }
     }
 
@@ -137,9 +163,23 @@ struct PostgresPostRepository: PostRepository {
 
     // MARK: helpers
 
+    /// A name is replaced only by a newer one; a deleted author's row holds the highest
+    /// version, so no late event or token brings the name back.
+    static func setAuthorName(
+        _ name: String?, version: Int64, authorID: UUID, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        try await connection.query(
+            """
+            INSERT INTO authors (id, name, version) VALUES (\(authorID), \(name), \(version))
+            ON CONFLICT (id) DO UPDATE SET name = excluded.name, version = excluded.version
+            WHERE authors.version < excluded.version
+            """, logger: logger
+        ).consume()
+    }
+
     static func post(id: UUID, lock: Bool, on connection: PostgresConnection, logger: Logger) async throws -> PostRecord? {
         let rows = try await connection.query(
-            "SELECT \(unescaped: columns) FROM feeds WHERE id = \(id) \(unescaped: lock ? "FOR UPDATE" : "")", logger: logger)
+            "\(unescaped: selectPosts) WHERE f.id = \(id) \(unescaped: lock ? "FOR UPDATE OF f" : "")", logger: logger)
         guard var record = try await records(rows).first else { return nil }
         record.images = try await images(of: [id], on: connection, logger: logger)[id] ?? []
         return record
@@ -149,7 +189,8 @@ struct PostgresPostRepository: PostRepository {
         var records: [PostRecord] = []
         for try await row in rows.decode(Row.self) {
             records.append(PostRecord(
-                id: row.0, authorID: row.1, title: row.2, content: row.3, createdAt: row.4, updatedAt: row.5, images: []))
+                id: row.0, authorID: row.1, title: row.2, content: row.3, createdAt: row.4, updatedAt: row.5, images: [],
+                authorName: row.6, authorKnown: row.7))
         }
         return records
     }
@@ -192,9 +233,10 @@ struct PostgresPostRepository: PostRepository {
 /// The newest posts below a keyset position; `PostsOfAuthor` is the same for one author.
 struct PostsNewest: PostgresPreparedStatement {
     static let sql = """
-        SELECT id, author_id, title, content, created_at, updated_at, created_at FROM feeds
-        WHERE (created_at, id) < ($1, $2)
-        ORDER BY created_at DESC, id DESC LIMIT $3
+        SELECT f.id, f.author_id, f.title, f.content, f.created_at, f.updated_at, a.name, a.id IS NOT NULL, f.created_at
+        FROM feeds f LEFT JOIN authors a ON a.id = f.author_id
+        WHERE (f.created_at, f.id) < ($1, $2)
+        ORDER BY f.created_at DESC, f.id DESC LIMIT $3
         """
     static let bindingDataTypes: [PostgresDataType] = [.timestamptz, .uuid, .int8]
     typealias Row = PostListRow
@@ -217,9 +259,10 @@ struct PostsNewest: PostgresPreparedStatement {
 
 struct PostsOfAuthor: PostgresPreparedStatement {
     static let sql = """
-        SELECT id, author_id, title, content, created_at, updated_at, created_at FROM feeds
-        WHERE author_id = $1 AND (created_at, id) < ($2, $3)
-        ORDER BY created_at DESC, id DESC LIMIT $4
+        SELECT f.id, f.author_id, f.title, f.content, f.created_at, f.updated_at, a.name, a.id IS NOT NULL, f.created_at
+        FROM feeds f LEFT JOIN authors a ON a.id = f.author_id
+        WHERE f.author_id = $1 AND (f.created_at, f.id) < ($2, $3)
+        ORDER BY f.created_at DESC, f.id DESC LIMIT $4
         """
     static let bindingDataTypes: [PostgresDataType] = [.uuid, .timestamptz, .uuid, .int8]
     typealias Row = PostListRow
@@ -243,12 +286,15 @@ struct PostsOfAuthor: PostgresPreparedStatement {
 }
 
 extension PostListRow {
-    /// A row of `PostsNewest`/`PostsOfAuthor`: the post, then its exact `created_at` for the cursor.
+    /// A row of `PostsNewest`/`PostsOfAuthor`: the post and its author's name, then its exact
+    /// `created_at` for the cursor.
     init(_ row: PostgresRow) throws {
-        let (id, authorID, title, content, createdAt, updatedAt, exact) =
-            try row.decode((UUID, UUID, String, String, Date, Date, PostgresTimestamp).self)
+        let (id, authorID, title, content, createdAt, updatedAt, authorName, authorKnown, exact) =
+            try row.decode((UUID, UUID, String, String, Date, Date, String?, Bool, PostgresTimestamp).self)
         self.init(
-            record: PostRecord(id: id, authorID: authorID, title: title, content: content, createdAt: createdAt, updatedAt: updatedAt, images: []),
+            record: PostRecord(
+                id: id, authorID: authorID, title: title, content: content, createdAt: createdAt, updatedAt: updatedAt, images: [],
+                authorName: authorName, authorKnown: authorKnown),
             cursor: PageCursor(createdAt: exact, id: id))
     }
 }

@@ -10,6 +10,8 @@ struct PostsController: Sendable {
     let storage: any ObjectStorage
     let receiver: PostFormReceiver
     let authorNames: AuthorNames
+    /// Asked again before a post commits (see `create`).
+    let tokens: AccessTokens
 
     /// Routes anyone may call.
     var publicEndpoints: RouteCollection<AppRequestContext> {
@@ -44,8 +46,14 @@ struct PostsController: Sendable {
                 PostRules.contentError(content),
             ].compactMap { $0 }
             guard errors.isEmpty else { throw APIError.validation(errors) }
+            // The form may take long to arrive: a token revoked meanwhile posts nothing.
+            guard !tokens.isRevoked(context.user) else { throw APIError.invalidToken() }
             record = try await repository.insert(
-                NewPost(id: id, authorID: context.user.id, title: title, content: content, images: stored), logger: context.logger)
+                NewPost(
+                    id: id, authorID: context.user.id,
+                    authorName: context.user.name, authorNameVersion: UserEvent.nameVersion(issuedAt: context.user.claims.iat),
+                    title: title, content: content, images: stored),
+                logger: context.logger)
         } catch {
             // Kept when the row may have committed unconfirmed (the sweeper takes them if not).
             if !error.leavesWriteInDoubt {
@@ -66,13 +74,12 @@ struct PostsController: Sendable {
             authorID = id
         }
         let page = try PageRequest(request: request)
-        let rows = try await repository.list(authorID: authorID, page: page, logger: context.logger)
-        // One lookup for the whole page, never one per post.
-        let names = await authorNames.names(
-            for: Set(rows.prefix(page.limit).map(\.record.authorID)), requestID: context.requestID, logger: context.logger)
-        return try Response.json(Page(
-            rows: rows, request: page, cursor: \.cursor,
-            item: { PostResponse($0.record, authorName: names[$0.record.authorID]) }))
+        var rows = try await repository.list(authorID: authorID, page: page, logger: context.logger)
+        if rows.contains(where: { !$0.record.authorKnown }) {
+            let records = await authorNames.complete(rows.map(\.record), requestID: context.requestID, logger: context.logger)
+            for index in rows.indices { rows[index].record = records[index] }
+        }
+        return try Response.json(Page(rows: rows, request: page, cursor: \.cursor, item: { PostResponse($0.record) }))
     }
 
     @Sendable func get(request: Request, context: AppRequestContext) async throws -> PostResponse {
@@ -162,8 +169,9 @@ struct PostsController: Sendable {
 
     /// One post with its author's current name.
     func response(_ record: PostRecord, context: some RequestContext) async -> PostResponse {
-        let names = await authorNames.names(for: [record.authorID], requestID: context.requestID, logger: context.logger)
-        return PostResponse(record, authorName: names[record.authorID])
+        guard !record.authorKnown else { return PostResponse(record) }
+        let completed = await authorNames.complete([record], requestID: context.requestID, logger: context.logger)
+        return PostResponse(completed[0])
     }
 
     /// Best effort: what cannot be deleted now, the orphan sweeper deletes later.

@@ -14,7 +14,7 @@ public func buildApplication(configuration: RecordingConfiguration, logger: Logg
 func buildApplication(_ dependencies: RecordingDependencies) throws -> some ApplicationProtocol {
     makeServiceApplication(
         router: try buildRouter(dependencies), configuration: dependencies.configuration.common, database: dependencies.database,
-        migrations: RecordingMigrations.all,
+        migrations: RecordingMigrations.all, userEvents: dependencies.userEvents,
         services: [dependencies.storageService, dependencies.purger, dependencies.sweeper],
         logger: dependencies.logger)
 }
@@ -22,18 +22,18 @@ func buildApplication(_ dependencies: RecordingDependencies) throws -> some Appl
 /// The recording routes.
 func buildRouter(_ dependencies: RecordingDependencies) throws -> Router<AppRequestContext> {
     let configuration = dependencies.configuration
-    let tokens = try AccessTokens(settings: configuration.common.tokens)
+    let tokens = try dependencies.userEvents.accessTokens(settings: configuration.common.tokens)
     let credentials = try ServiceCredentials(
         secret: configuration.common.serviceTokenSecret, serviceName: RecordingConfiguration.serviceName)
     let controller = RecordingController(
         repository: dependencies.repository, storage: dependencies.storage,
         receiver: UploadReceiver(storage: dependencies.storage, maxBytes: configuration.maxUploadBytes),
-        purger: dependencies.purger, trashRetention: configuration.trashRetention)
+        purger: dependencies.purger, trashRetention: configuration.trashRetention, tokens: tokens)
 
     let (database, logger) = (dependencies.database, dependencies.logger)
     let storageProbe = StorageWriteProbe(storage: dependencies.storage)
     let router = makeServiceRouter(
-        configuration: configuration.common, tokens: tokens,
+        configuration: configuration.common, tokens: tokens, userEvents: dependencies.userEvents,
         readiness: [
             ReadinessCheck("database") { try await database.ping(logger: logger) },
             ReadinessCheck("storage") { try await storageProbe.check() },
@@ -42,6 +42,7 @@ func buildRouter(_ dependencies: RecordingDependencies) throws -> Router<AppRequ
     // Uploads stream `request.body` and count the bytes themselves (RECORDING_MAX_BYTES); the
     // context's maxUploadSize only limits `collect`, which these routes use for small JSON only.
     router.group("recordings", context: AuthenticatedContext.self).addRoutes(controller.endpoints)
-    router.internalRoutes(credentials: credentials).addRoutes(InternalUsersController(purger: dependencies.purger).endpoints)
+    router.internalRoutes(credentials: credentials).addRoutes(
+        UserEventsController(events: dependencies.userEvents, handler: RecordingUserEventHandler(purger: dependencies.purger)).endpoints)
     return router
 }

@@ -27,5 +27,6 @@ enum RecordingMigrations {
             "CREATE INDEX recordings_owner_trash ON recordings (owner_id, deleted_at DESC, id DESC) WHERE deleted_at IS NOT NULL",
             "CREATE INDEX recordings_purge_due ON recordings (purge_after) WHERE purge_after IS NOT NULL",
         ]),
+        Migration(version: 2, name: "revoked tokens", statements: UserEvents.migration),
     ]
 }

@@ -11,6 +11,9 @@ struct RecordingController: Sendable {
     let receiver: UploadReceiver
     let purger: TrashPurger
     let trashRetention: Duration
+    /// Asked again before an upload commits: the body may take minutes, and a token revoked
+    /// meanwhile (the account deleted) must not leave a recording behind.
+    let tokens: AccessTokens
 
     var endpoints: RouteCollection<AuthenticatedContext> {
         let routes = RouteCollection(context: AuthenticatedContext.self)
@@ -41,6 +44,7 @@ struct RecordingController: Sendable {
             guard received.sizeBytes > 0 else { throw APIError.validation(field: "file", "is empty") }
             let title = RecordingRules.normalizedTitle(received.title ?? "")
             if !title.isEmpty, let error = RecordingRules.titleError(title) { throw APIError.validation([error]) }
+            guard !tokens.isRevoked(context.user) else { throw APIError.invalidToken() }
             let record = try await repository.insert(
                 NewRecording(
                     id: id, ownerID: context.user.id,

@@ -16,6 +16,8 @@ struct RecordingDependencies: Sendable {
     var storageService: ObjectStorageService
     var purger: TrashPurger
     var sweeper: OrphanObjectSweeper
+    /// Revoked tokens and deleted users (`POST /internal/events`).
+    var userEvents: UserEvents
 
     init(configuration: RecordingConfiguration, logger: Logger) throws {
         self.configuration = configuration
@@ -24,6 +26,7 @@ struct RecordingDependencies: Sendable {
         let repository = PostgresRecordingRepository(database: database)
         self.repository = repository
         (self.storage, self.storageService) = try configuration.storage.makeStorage(logger: logger)
+        self.userEvents = UserEvents(database: database, tokens: configuration.common.tokens)
         self.purger = TrashPurger(repository: repository, storage: storage, interval: configuration.purgeInterval, logger: logger)
         self.sweeper = OrphanObjectSweeper(
             storage: storage, prefix: "recordings/", interval: configuration.sweepInterval, grace: configuration.orphanGrace,

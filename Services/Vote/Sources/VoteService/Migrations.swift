@@ -80,5 +80,6 @@ enum VoteMigrations {
             """,
             "CREATE TRIGGER polls_announce_delete AFTER DELETE ON polls FOR EACH ROW EXECUTE FUNCTION polls_announce_delete()",
         ]),
+        Migration(version: 2, name: "revoked tokens", statements: UserEvents.migration),
     ]
 }

@@ -28,9 +28,6 @@ struct PollEventsService: Service {
     let settings: PollEventsSettings
     let logger: Logger
 
-    static let minimumBackoff = Duration.milliseconds(100)
-    static let maximumBackoff = Duration.seconds(5)
-
     func run() async throws {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.listen() }
@@ -42,33 +39,17 @@ struct PollEventsService: Service {
         await hub.finishAll()
     }
 
-    /// LISTEN, forever: a dropped connection is replaced, and the hub then reloads every
-    /// watched poll since notifications sent meanwhile are lost.
+    /// LISTEN, forever: after a reconnection the hub reloads every watched poll, since
+    /// notifications sent meanwhile are lost.
     func listen() async {
-        var backoff = Self.minimumBackoff
-        while !Task.isCancelled {
-            do {
-                try await database.client.withConnection { connection in
-                    try await connection.listen(on: VoteMigrations.notificationChannel) { notifications in
-                        await hub.listenerConnected()
-                        logger.debug("listening for poll changes")
-                        backoff = Self.minimumBackoff
-                        for try await notification in notifications {
-                            guard let pollID = UUID(apiString: notification.payload) else { continue }
-                            await hub.pollChanged(pollID)
-                        }
-                    }
-                }
-            } catch {
-                if Task.isCancelled { break }
-                logger.warning("poll notification listener failed; reconnecting", metadata: ["error": "\(String(reflecting: error))"])
-            }
-            await hub.listenerDisconnected()
-            guard !Task.isCancelled else { break }
-            try? await Task.sleep(for: backoff)
-            backoff = min(backoff * 2, Self.maximumBackoff)
-        }
-        await hub.listenerDisconnected()
+        await database.listen(
+            on: VoteMigrations.notificationChannel, logger: logger,
+            connected: { await hub.listenerConnected() },
+            notification: { payload in
+                guard let pollID = UUID(apiString: payload) else { return }
+                await hub.pollChanged(pollID)
+            },
+            disconnected: { await hub.listenerDisconnected() })
     }
 
     /// One reload per wake-up for all changed polls, then a pause of one coalescing

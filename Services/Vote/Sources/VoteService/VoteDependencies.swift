@@ -11,6 +11,8 @@ struct VoteDependencies: Sendable {
     var repository: any VoteRepository
     /// This instance's live-count subscribers, fed by the LISTEN connection.
     var hub: PollEventHub
+    /// Revoked tokens and deleted users (`POST /internal/events`).
+    var userEvents: UserEvents
 
     init(configuration: VoteConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -18,5 +20,6 @@ struct VoteDependencies: Sendable {
         self.database = configuration.common.makeDatabase(logger: logger)
         self.repository = PostgresVoteRepository(database: database)
         self.hub = PollEventHub()
+        self.userEvents = UserEvents(database: database, tokens: configuration.common.tokens)
     }
 }

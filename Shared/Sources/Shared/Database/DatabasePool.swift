@@ -77,9 +77,13 @@ public final class DatabasePool: Service, Sendable {
                 await self.replaceIfStuck(configuration)
             }
         }
-        // Shutting down: the current pool finishes its own graceful shutdown.
+        // Shutting down: the current pool finishes its own graceful shutdown, which waits for
+        // every leased connection. Calls end within their deadlines, so that takes at most
+        // `drainTime`; a connection that neither answers nor dies (a frozen server) must not
+        // hold the shutdown for ever, so after that the wait ends (the process is leaving).
         let last = state.withLock { $0.running } ?? first
-        await last?.value
+        let finished = await Self.waitAtMost(drainTime + .seconds(1)) { await last?.value }
+        if !finished { logger.warning("database pool did not drain in time; leaving it") }
     }
 
     private func replaceIfStuck(_ configuration: PostgresClient.Configuration) async {
@@ -110,12 +114,37 @@ public final class DatabasePool: Service, Sendable {
             host: host, port: port, username: configuration.username, password: configuration.password,
             database: configuration.database, tls: .disable)
         connectionConfiguration.options.connectTimeout = .seconds(1)
-        do {
-            let connection = try await PostgresConnection.connect(configuration: connectionConfiguration, id: 0, logger: logger)
+        // The connect timeout covers TCP only: a frozen server accepts the connection and never
+        // answers the start-up, so the whole attempt has a deadline of its own.
+        let answered = Mutex(false)
+        let attempt = connectionConfiguration
+        let finished = await waitAtMost(.seconds(2)) {
+            guard let connection = try? await PostgresConnection.connect(configuration: attempt, id: 0, logger: logger) else {
+                return
+            }
+            answered.withLock { $0 = true }
             try? await connection.close()
-            return true
-        } catch {
-            return false
         }
+        return finished && answered.withLock { $0 }
+    }
+
+    /// Runs `work` in a task of its own and waits for it at most `limit`: whether it finished.
+    /// The caller is answered at the deadline even when `work` cannot be interrupted (it then
+    /// ends on its own, or never).
+    static func waitAtMost(_ limit: Duration, _ work: @escaping @Sendable () async -> Void) async -> Bool {
+        let (events, continuation) = AsyncStream.makeStream(of: Bool.self)
+        let worker = Task {
+            await work()
+            continuation.yield(true)
+        }
+        let timer = Task {
+            if (try? await Task.sleep(for: limit)) != nil { continuation.yield(false) }
+        }
+        var iterator = events.makeAsyncIterator()
+        let finished = await iterator.next() ?? false
+        timer.cancel()
+        if !finished { worker.cancel() }
+        continuation.finish()
+        return finished
     }
 }

@@ -84,4 +84,12 @@ public struct ServiceContext: ChildRequestContext {
     }
 
     public var responseEncoder: JSONEncoder { .api }
+
+    /// Refuses (`403`) a calling service this route does not serve: each `/internal` route
+    /// names the services that may call it (least privilege between services).
+    public func requireCaller(_ allowed: String...) throws {
+        guard allowed.contains(callingService) else {
+            throw APIError.forbidden("caller_not_allowed", "This service may not call this route.")
+        }
+    }
 }

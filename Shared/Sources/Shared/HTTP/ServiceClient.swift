@@ -53,7 +53,7 @@ public struct ServiceClient: Sendable {
     ) async throws -> Reply {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
-        request.headers.add(name: "Authorization", value: "Bearer \(try credentials.token())")
+        request.headers.add(name: "Authorization", value: "Bearer \(try credentials.token(for: serviceName))")
         if let requestID { request.headers.add(name: "X-Request-ID", value: requestID) }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")

@@ -14,6 +14,7 @@ import ServiceLifecycle
 public func makeServiceRouter(
     configuration: CommonConfiguration,
     tokens: AccessTokens,
+    userEvents: UserEvents,
     readiness: [ReadinessCheck],
     openAPIDocument: String?
 ) -> Router<AppRequestContext> {
@@ -27,17 +28,19 @@ public func makeServiceRouter(
     router.add(middleware: FormDecodedQueryMiddleware())
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: BearerAuthMiddleware(tokens: tokens))
-    router.addRoutes(OperationsController(checks: readiness, openAPIDocument: openAPIDocument).endpoints)
+    router.addRoutes(OperationsController(checks: readiness + [userEvents.readiness], openAPIDocument: openAPIDocument).endpoints)
     return router
 }
 
 /// The application around a service's router: its address from configuration, the
-/// database client run as a service, migrations applied before the server takes traffic.
+/// database client run as a service, migrations applied and the live revocations loaded
+/// before the server takes traffic, the user-event listener beside it.
 public func makeServiceApplication(
     router: Router<AppRequestContext>,
     configuration: CommonConfiguration,
     database: Database,
     migrations: [Migration],
+    userEvents: UserEvents,
     services: [any Service] = [],
     logger: Logger
 ) -> some ApplicationProtocol {
@@ -45,12 +48,13 @@ public func makeServiceApplication(
         router: router,
         server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.httpIdleTimeout))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-        services: [database.pool] + services,
+        services: [database.pool, userEvents.makeService(logger: logger)] + services,
         logger: logger
     )
     let runner = MigrationRunner(migrations: migrations)
     app.beforeServerStarts {
         try await runner.run(on: database.client, logger: logger)
+        try await userEvents.load(logger: logger)
     }
     return app
 }

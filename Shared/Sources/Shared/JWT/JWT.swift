@@ -18,6 +18,8 @@ public enum JWTError: Error, Equatable, Sendable {
     case missingClaim(String)
     /// A claim has the wrong JSON type, or the payload does not decode into the claims type.
     case invalidClaim(String)
+    /// A valid token whose user or session has been revoked (user events).
+    case revoked
 }
 
 public struct JWTValidation: Sendable {

@@ -1,0 +1,16 @@
+import Foundation
+import Logging
+import Shared
+
+/// User events in recording: a deleted user's recordings go, objects and rows.
+struct RecordingUserEventHandler: UserEventHandler {
+    let purger: TrashPurger
+
+    /// Idempotent: after a partial failure the rows left are marked due, so a redelivery (or
+    /// the purge actor) finishes the job.
+    func apply(_ event: UserEvent, logger: Logger) async throws {
+        guard event.type == .userDeleted else { return }
+        try await purger.purgeOwner(event.userId)
+        logger.info("removed a deleted user's recordings", metadata: ["userId": "\(event.userId)"])
+    }
+}
