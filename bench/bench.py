@@ -327,7 +327,8 @@ class Seed:
         # recordings in the other services.
         def gone(user):
             try:
-                self.client.call("DELETE", "/auth/me", token=user["token"], expect=(204, 401, 404))
+                self.client.call("DELETE", "/auth/me", {"currentPassword": user["password"]}, token=user["token"],
+                                 expect=(204, 401, 404))
             except Exception as error:  # a cleanup failure must not hide the results
                 log(f"could not delete {user['email']}: {error}")
         parallel(gone, self.users)
