@@ -31,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // OpenSSL's libcrypto: HMAC-SHA256, SHA-256, constant-time compare, CSPRNG.
@@ -95,9 +97,15 @@ let package = Package(
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                // The SMTP client's STARTTLS and implicit TLS.
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                // E-mail templates.
+                .product(name: "Mustache", package: "swift-mustache"),
             ],
             path: "Services/Auth/Sources/AuthService",
-            resources: [.copy("openapi.yaml")],
+            resources: [.copy("openapi.yaml"), .copy("MailTemplates")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -5,9 +5,10 @@
 #   scripts/stack.sh up       create/start Postgres, roles, dbs, secrets; build and start
 #                             services and the gateway
 #   scripts/stack.sh down     stop the gateway, services (TERM, KILL after 15 s), SeaweedFS,
-#                             Postgres (fast shutdown), and any leftover of this stack; fails
-#                             when something of it still runs
+#                             the SMTP sink, Postgres (fast shutdown), and any leftover of
+#                             this stack; fails when something of it still runs
 #   scripts/stack.sh status   show what runs
+#   scripts/stack.sh mail     print the newest message the local SMTP sink stored (make mail)
 #   scripts/stack.sh restart INSTANCE [VAR=VALUE...]
 #                             restart one running instance (vote, vote-2, ...) on its binary
 #                             as now built, with its environment changed by the given
@@ -27,6 +28,8 @@
 #                 (STACK_DIR/run/<instance>.pid, STACK_DIR/logs/<instance>.log), the gateway
 #                 (STACK_DIR/nginx; gateway.sh renders deploy/nginx/gateway.conf.template),
 #                 and leftovers of the stack
+# The local SMTP sink is the exception: its few functions are here (section "mail"), around
+# lib/smtp_sink.py (which with-test-smtp.sh runs too) and lib/mail_to_json.py.
 #
 # Env:
 #   STACK_DIR                where the stack keeps its state (default .stack in the repo)
@@ -57,6 +60,13 @@
 #                            STACK_SEAWEED_VOLUME_PORT (18080), STACK_SEAWEED_FILER_PORT (18888),
 #                            and each port + 10000 for gRPC (passed to weed explicitly); all
 #                            below Linux's ephemeral range (32768-60999 by default)
+#   SMTP_URL                 where auth sends mail. Unset: `up` starts a local SMTP sink
+#                            (scripts/lib/smtp_sink.py on aiosmtpd, installed with pip into a
+#                            venv when missing; plain, no AUTH) that stores every message it
+#                            accepts as STACK_DIR/mail/<n>.eml (+ <n>.json: envelope), and
+#                            hands auth SMTP_URL=smtp://127.0.0.1:PORT?tls=none; `make mail`
+#                            prints the newest message. Its log: STACK_DIR/logs/smtp.log
+#   STACK_SMTP_PORT          port of that sink on 127.0.0.1 (default 12525)
 #   the knobs of the table in lib/services.sh (RECORDING_MAX_BYTES, USER_DELETION_REDELIVERY_SECONDS, ...)
 #                            handed to their service when set
 #   PG_BINDIR, PG_OS_USER    see scripts/lib/postgres.sh
@@ -102,6 +112,14 @@ WEED_MASTER_PORT="${STACK_SEAWEED_MASTER_PORT:-19333}"
 WEED_VOLUME_PORT="${STACK_SEAWEED_VOLUME_PORT:-18080}"
 WEED_FILER_PORT="${STACK_SEAWEED_FILER_PORT:-18888}"
 
+# Mail: the caller's SMTP_URL, read now (smtp_up sets SMTP_URL for the local sink).
+SMTP_URL_GIVEN="${SMTP_URL:-}"
+MAIL_DIR="$STACK_DIR/mail"
+SMTP_SINK_DIR="$STACK_DIR/smtp"
+SMTP_PID_FILE="$SMTP_SINK_DIR/sink.pid"
+SMTP_SINK_PORT="${STACK_SMTP_PORT:-12525}"
+SMTP_SINK_RUNNING_PORT=""
+
 log() { echo "stack: $*"; }
 
 # A path as shown to the user: relative to the repo when inside it.
@@ -123,6 +141,129 @@ source "$ROOT/scripts/lib/cluster.sh"
 source "$ROOT/scripts/lib/storage.sh"
 # shellcheck source-path=SCRIPTDIR source=lib/instances.sh
 source "$ROOT/scripts/lib/instances.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/smtp.sh
+source "$ROOT/scripts/lib/smtp.sh"
+
+# --------------------------------------------------------------------------- mail
+
+# The local SMTP sink: scripts/lib/smtp_sink.py with the python of the aiosmtpd venv
+# (lib/install.sh), plain and without AUTH on 127.0.0.1, storing into MAIL_DIR (mode 700:
+# a reset link there is as good as a password). Its pid file is in a folder of its own,
+# like SeaweedFS's (lib/storage.sh says why not run/).
+
+use_local_smtp() {
+    [[ -z "$SMTP_URL_GIVEN" ]]
+}
+
+# True when PID is a sink of this stack: smtp_sink.py with this stack's mail folder in its
+# command line (a zombie has none; a reused pid has another).
+smtp_is_sink() {
+    local -a args
+    mapfile -d "" args 2>/dev/null <"/proc/$1/cmdline" || return 1
+    [[ " ${args[*]} " == *"/smtp_sink.py "*" --dir $MAIL_DIR "* ]]
+}
+
+# "PID SMTP sink" for every sink of this stack, pid file or not: lib/instances.sh's
+# stack_leftovers does not know the sink, so `down` looks for it here.
+smtp_processes() {
+    local dir pid
+    for dir in /proc/[0-9]*; do
+        pid="${dir#/proc/}"
+        [[ "$pid" == "$$" || "$pid" == "$BASHPID" ]] && continue
+        smtp_is_sink "$pid" && echo "$pid SMTP sink"
+    done
+    return 0
+}
+
+# The pid of the running sink, from its pid file.
+smtp_pid() {
+    local pid
+    [[ -f "$SMTP_PID_FILE" ]] || return 1
+    pid="$(cat "$SMTP_PID_FILE")"
+    [[ "$pid" =~ ^[0-9]+$ ]] && smtp_is_sink "$pid" || return 1
+    echo "$pid"
+}
+
+# Its port as started, from its command line (STACK_SMTP_PORT may have changed since).
+smtp_running_port() {
+    local i
+    local -a args
+    mapfile -d "" args 2>/dev/null <"/proc/$1/cmdline" || return 1
+    for ((i = 0; i + 1 < ${#args[@]}; i++)); do
+        [[ "${args[i]}" == --port ]] && { echo "${args[i + 1]}" && return 0; }
+    done
+    return 1
+}
+
+# Starts the sink (unless SMTP_URL was given, or it runs) and sets SMTP_URL for auth.
+smtp_up() {
+    local pid python port deadline
+    if ! use_local_smtp; then
+        log "SMTP_URL is set: mail goes there, no local SMTP sink"
+        return 0
+    fi
+    if pid="$(smtp_pid)"; then
+        port="$(smtp_running_port "$pid")" || port="$SMTP_SINK_PORT"
+        log "SMTP sink already running (pid $pid) on 127.0.0.1:$port"
+    else
+        python="$(install_find_aiosmtpd)" || pg_die "aiosmtpd is needed for the local SMTP sink (see the line above); or set SMTP_URL"
+        port="$SMTP_SINK_PORT"
+        ports_listening "$port" && pg_die "port $port for the SMTP sink is taken (STACK_SMTP_PORT moves it; SMTP_URL sends mail elsewhere)"
+        mkdir -p "$MAIL_DIR" "$SMTP_SINK_DIR"
+        chmod 700 "$MAIL_DIR" "$SMTP_SINK_DIR"
+        echo "--- $(date '+%Y-%m-%d %H:%M:%S') starting the SMTP sink on 127.0.0.1:$port" >>"$LOG_DIR/smtp.log"
+        # setsid and closed descriptors: as the instances (lib/instances.sh, launch_service).
+        (sw_close_inherited_fds && exec setsid "$python" "$ROOT/scripts/lib/smtp_sink.py" --host 127.0.0.1 \
+            --port "$port" --dir "$MAIL_DIR" >>"$LOG_DIR/smtp.log" 2>&1 </dev/null) &
+        pid=$!
+        echo "$pid" >"$SMTP_PID_FILE"
+        deadline=$((SECONDS + READY_TIMEOUT))
+        until smtp_greets "$port"; do
+            # Alive, not yet the sink's command line: the subshell before its exec.
+            if [[ "$(ps -p "$pid" -o stat= 2>/dev/null || echo Z)" == Z* ]] || ((SECONDS >= deadline)); then
+                tail -n 20 "$LOG_DIR/smtp.log" >&2 || true
+                pg_die "the SMTP sink did not start (see $(rel "$LOG_DIR/smtp.log"))"
+            fi
+            sleep 0.1
+        done
+        log "SMTP sink started (pid $pid) on 127.0.0.1:$port, mail in $(rel "$MAIL_DIR")"
+    fi
+    SMTP_SINK_RUNNING_PORT="$port"
+    # Not exported: a service starts with this shell's exported environment plus the
+    # variables of its row in lib/services.sh, whose knobs are read from this shell's
+    # variables. SMTP_URL being a knob of auth's row only, auth alone gets it; exported,
+    # every service would.
+    SMTP_URL="smtp://127.0.0.1:$port?tls=none"
+}
+
+smtp_down() {
+    local pid what
+    while read -r pid what; do
+        [[ -n "$pid" ]] || continue
+        sw_stop "$pid" 5
+        log "$what stopped (pid $pid)"
+    done < <(smtp_processes)
+    rm -f "$SMTP_PID_FILE"
+}
+
+# The newest message of MAIL_DIR (by time written; the names order the messages of one
+# boot), read by lib/mail_to_json.py, which needs nothing but python3.
+cmd_mail() {
+    local file newest="" count=0 python
+    for file in "$MAIL_DIR"/*.eml; do
+        [[ -f "$file" ]] || continue
+        count=$((count + 1))
+        [[ -z "$newest" || ! "$newest" -nt "$file" ]] && newest="$file"
+    done
+    if [[ -z "$newest" ]]; then
+        log "no mail in $(rel "$MAIL_DIR")$(use_local_smtp || echo " (SMTP_URL is set: mail goes there)")"
+        return 0
+    fi
+    python="$(install_find_cmd python3)" || pg_die "python3 is needed to read the mail (apt-get install python3)"
+    log "$count message(s) in $(rel "$MAIL_DIR"); the newest:"
+    # From the repo, so that the file is shown as .stack/mail/...
+    (cd "$ROOT" && "$python" scripts/lib/mail_to_json.py --text "$(rel "$newest")")
+}
 
 # --------------------------------------------------------------------------- commands
 
@@ -147,6 +288,7 @@ cmd_up() {
         mkdir -p "$STORAGE_DIR"
         chmod 700 "$STORAGE_DIR"
         if use_local_seaweedfs; then seaweedfs_up; fi
+        smtp_up
         for inst in $(all_instances); do
             start_service "$inst"
             wait_ready "$inst"
@@ -164,6 +306,11 @@ cmd_up() {
             echo "object storage: SeaweedFS S3 on http://127.0.0.1:$S3_PORT (keys in $(rel "$SECRETS_FILE"))"
         else
             echo "object storage: $STORAGE_BACKEND$([[ "$STORAGE_BACKEND" == filesystem ]] && echo " under $(rel "$STORAGE_DIR")")"
+        fi
+        if use_local_smtp; then
+            echo "mail: SMTP sink on 127.0.0.1:$SMTP_SINK_RUNNING_PORT, every message in $(rel "$MAIL_DIR") (make mail prints the newest)"
+        else
+            echo "mail: to the SMTP_URL given"
         fi
         echo
         echo "Gateway: http://localhost:$GATEWAY_PORT"
@@ -185,6 +332,7 @@ cmd_down() {
         stop_service "$inst"
     done
     seaweedfs_down
+    smtp_down
     if [[ -f "$PGDATA_DIR/PG_VERSION" ]]; then
         BINDIR="$(pg_find_bindir)"
         pg_stop
@@ -192,7 +340,7 @@ cmd_down() {
     # Whatever of this stack lost its pid file (e.g. a SeaweedFS that an older `down` left
     # running): `make clean` must not delete the folder from under running processes.
     stop_leftovers
-    leftovers="$(stack_leftovers)"
+    leftovers="$(stack_leftovers && smtp_processes)"
     [[ -z "$leftovers" ]] || pg_die "still running after down: $(echo "$leftovers" | tr '\n' ';')"
 }
 
@@ -228,6 +376,10 @@ cmd_status() {
         port="$(tr '\0' '\n' <"/proc/$pid/cmdline" | sed -n 's/^-s3.port=//p')"
         printf '%-10s running  pid %-7s http://127.0.0.1:%s (S3)\n' seaweedfs "$pid" "${port:-$S3_PORT}"
     fi
+    if pid="$(smtp_pid)"; then
+        port="$(smtp_running_port "$pid")" || port="$SMTP_SINK_PORT"
+        printf '%-10s running  pid %-7s smtp://127.0.0.1:%s (mail in %s)\n' smtp "$pid" "$port" "$(rel "$MAIL_DIR")"
+    fi
     stack_gateway_status
 }
 
@@ -258,8 +410,9 @@ case "${1:-}" in
     status) cmd_status ;;
     restart) shift && cmd_restart "$@" ;;
     addresses) cmd_addresses "${2:-}" ;;
+    mail) cmd_mail ;;
     *)
-        echo "usage: $0 up|down|status|restart INSTANCE [VAR=VALUE...]|addresses SERVICE" >&2
+        echo "usage: $0 up|down|status|mail|restart INSTANCE [VAR=VALUE...]|addresses SERVICE" >&2
         exit 2
         ;;
 esac

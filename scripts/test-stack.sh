@@ -60,6 +60,7 @@ pick() {
 }
 pick 0 && PG_PORT="$PICKED"
 pick 0 && GW_PORT="$PICKED"
+pick 0 && SMTP_PORT="$PICKED"
 # The services: base .. base+3, and base+1+10 for vote-2.
 pick "0 1 2 3 10 11 12 13" && PORT_BASE="$PICKED"
 WEED_PORTS=()
@@ -70,11 +71,12 @@ done
 export STACK_DIR="$DIR" STACK_BIN_DIR="$BIN" STACK_PG_PORT="$PG_PORT" GATEWAY_PORT="$GW_PORT" \
     STACK_PORT_BASE="$PORT_BASE" STACK_S3_PORT="${WEED_PORTS[0]}" \
     STACK_SEAWEED_MASTER_PORT="${WEED_PORTS[1]}" STACK_SEAWEED_VOLUME_PORT="${WEED_PORTS[2]}" \
-    STACK_SEAWEED_FILER_PORT="${WEED_PORTS[3]}" STACK_READY_TIMEOUT=90 BCRYPT_COST=4 LOG_LEVEL=info
+    STACK_SEAWEED_FILER_PORT="${WEED_PORTS[3]}" STACK_SMTP_PORT="$SMTP_PORT" STACK_READY_TIMEOUT=90 BCRYPT_COST=4 \
+    LOG_LEVEL=info
 # Exactly this shape, whatever the caller's environment says.
 for svc in $SERVICES; do unset "SCALE_$(upper "$svc")"; done
 export SCALE_VOTE=2
-unset S3_ENDPOINT STACK_SKIP_SERVICES STACK_SKIP_BUILD GATEWAY_RECORDING_MAX_BODY RECORDING_MAX_BYTES
+unset S3_ENDPOINT STACK_SKIP_SERVICES STACK_SKIP_BUILD GATEWAY_RECORDING_MAX_BODY RECORDING_MAX_BYTES SMTP_URL
 
 # Expected instances and ports (lib/services.sh computes the same from the table; these
 # are written out to catch a change there).
@@ -84,7 +86,7 @@ declare -A EXPECTED=(
     [recording]="$((PORT_BASE + 2))"
     [feed]="$((PORT_BASE + 3))"
 )
-ALL_PORTS="$PG_PORT $GW_PORT ${EXPECTED[*]}"
+ALL_PORTS="$PG_PORT $GW_PORT $SMTP_PORT ${EXPECTED[*]}"
 for port in "${WEED_PORTS[@]}"; do ALL_PORTS+=" $port $((port + 10000))"; done
 
 # ---------------------------------------------------------------------------- cleanup

@@ -116,6 +116,12 @@ e2e_environment() (
     done
     # shellcheck disable=SC2034 # read by service_environment
     BCRYPT_COST=4 RECORDING_TRASH_RETENTION_SECONDS=0 USER_DELETION_REDELIVERY_SECONDS=3 AUTH_TIMEOUT_MS=10000
+    # Mail goes to the run's SMTP server (scripts/with-test-smtp.sh), retried fast.
+    if [[ -n "${TEST_SMTP_URL:-}" ]]; then
+        # shellcheck disable=SC2034 # read by service_environment
+        SMTP_URL="$TEST_SMTP_URL" SMTP_CA_FILE="$TEST_SMTP_CA_FILE" MAIL_RETRY_BASE_SECONDS=0.1 \
+            MAIL_RETRY_MAX_SECONDS=1 MAIL_POLL_INTERVAL_SECONDS=0.2
+    fi
     service_environment "$1"
 )
 
@@ -156,6 +162,9 @@ export GATEWAY_REFRESH_RATE="${GATEWAY_REFRESH_RATE:-120r/m}" GATEWAY_REFRESH_BU
 export GATEWAY_PROFILE_RATE="${GATEWAY_PROFILE_RATE:-120r/m}" GATEWAY_PROFILE_BURST="${GATEWAY_PROFILE_BURST:-30}"
 # Password forgot/reset keep the production limit (5r/m, burst 10).
 export GATEWAY_EVENT_STREAMS="${GATEWAY_EVENT_STREAMS:-50}"
+# Short, so that the stalled-request test waits seconds, not a minute; still far above any
+# pause of a client that is sending.
+export GATEWAY_CLIENT_TIMEOUT="${GATEWAY_CLIENT_TIMEOUT:-5s}"
 upstreams=()
 for svc in $SERVICES; do upstreams+=("$svc=$(service_addresses "$svc")"); done
 gateway_render "$E2E_DIR/gateway" "127.0.0.1:$gateway_port" "${upstreams[@]}" || die "could not render the gateway"

@@ -55,4 +55,47 @@ struct AuthHardeningTests {
             #expect(problem.headers[.xContentTypeOptions] == "nosniff")
         }
     }
+
+    /// A guessing run spread over many client addresses still meets a growing delay per
+    /// account, counted in the database (every instance sees it); the owner waits at most the
+    /// maximum, and a success clears the count.
+    @Test func failedLoginsSlowDownThatAccountOnEveryInstance() async throws {
+        let throttle = ["LOGIN_THROTTLE_FREE_FAILURES": "3", "LOGIN_THROTTLE_BASE_DELAY_SECONDS": "2", "LOGIN_THROTTLE_MAX_DELAY_SECONDS": "2"]
+        try await withAuthService(extra: throttle) { first, databaseURL in
+            try await withAuthService(databaseURL: databaseURL, extra: throttle) { second, _ in
+                let email = "throttle-\(UUID().uuidString.prefix(8).lowercased())@example.com"
+                let unknown = "nobody-\(UUID().uuidString.prefix(8).lowercased())@example.com"
+                _ = try await first.signup(email: email, password: "correct horse")
+                let bystander = "bystander-\(UUID().uuidString.prefix(8).lowercased())@example.com"
+                _ = try await first.signup(email: bystander, password: "correct horse")
+                for (index, client) in [first, second, first].enumerated() {
+                    #expect(try await client.login(email: email, password: "wrong \(index)").status == .unauthorized)
+                    #expect(try await client.login(email: unknown, password: "wrong \(index)").status == .unauthorized)
+                }
+                // The next attempt comes too soon, on the other instance too: refused before
+                // the password is looked at (the right one as well), alike for an unknown e-mail.
+                for attempt in [email, unknown] {
+                    let throttled = try await second.login(email: attempt, password: "correct horse")
+                    #expect(throttled.status == .tooManyRequests)
+                    #expect(try throttled.problem.code == "login_throttled")
+                    #expect(["1", "2"].contains(throttled.headers[.retryAfter] ?? ""))
+                }
+                // Other accounts are not slowed down.
+                #expect(try await first.login(email: bystander, password: "correct horse").status == .ok)
+                // The owner gets in once the delay has passed, and that clears the count:
+                // the next wrong password is an ordinary 401 again.
+                try await eventually(every: .milliseconds(200)) {
+                    try await first.login(email: email, password: "correct horse").status == .ok
+                }
+                #expect(try await second.login(email: email, password: "wrong again").status == .unauthorized)
+                #expect(try await second.login(email: email, password: "correct horse").status == .ok)
+            }
+        }
+    }
+
+    @Test func theLoginThrottleRefusesASettingThatCannotHold() throws {
+        let reader = TestEnvironment.reader(
+            databaseURL: "postgres://unused", extra: ["LOGIN_THROTTLE_BASE_DELAY_SECONDS": "30", "LOGIN_THROTTLE_MAX_DELAY_SECONDS": "10"])
+        #expect(throws: ConfigurationError.self) { try LoginThrottle(reader: reader) }
+    }
 }

@@ -8,12 +8,15 @@ import Testing
 
 @testable import AuthService
 
-/// Runs `test` against a real auth service on its own fresh database.
+/// Runs `test` against a real auth service on its own fresh database (or on `databaseURL`,
+/// to put several instances on one database).
 func withAuthService(
+    databaseURL existing: String? = nil,
     extra: [String: String] = [:],
     _ test: @escaping @Sendable (any TestClientProtocol, _ databaseURL: String) async throws -> Void
 ) async throws {
-    let databaseURL = try await TestDatabase.create()
+    let databaseURL: String
+    if let existing { databaseURL = existing } else { databaseURL = try await TestDatabase.create() }
     let reader = TestEnvironment.reader(databaseURL: databaseURL, extra: ["BCRYPT_COST": "4"].merging(extra) { $1 })
     let configuration = try AuthConfiguration(reader: reader, logger: TestEnvironment.logger)
     let app = try await buildApplication(configuration: configuration, logger: TestEnvironment.logger)

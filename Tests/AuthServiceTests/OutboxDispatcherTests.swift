@@ -95,7 +95,7 @@ struct OutboxDispatcherTests {
 struct OutboxDispatcherIdleTests {
     /// A dispatcher on an empty outbox whose ticker fires every `pollInterval`.
     private func withIdleDispatcher(
-        pollInterval: Duration, _ body: @escaping @Sendable (OutboxDispatcher, OutboxWakeUp) async throws -> Void
+        pollInterval: Duration, _ body: @escaping @Sendable (OutboxDispatcher, WakeUp) async throws -> Void
     ) async throws {
         try await withAuthService { _, databaseURL in
             try await TestDatabase.withClient(databaseURL) { postgres in
@@ -104,10 +104,10 @@ struct OutboxDispatcherIdleTests {
                 let target = ServiceClient(
                     serviceName: "vote", baseURL: "http://127.0.0.1:9", http: http.client, credentials: credentials, timeout: .seconds(1))
                 let database = Database(client: postgres, connectionWait: .seconds(5), queryTimeout: .seconds(5))
-                let wakeUp = OutboxWakeUp()
+                let wakeUp = WakeUp()
                 let repository = PostgresAuthRepository(
                     database: database, outboxTargets: ["vote"], userEvents: UserEvents(database: database, tokens: TestEnvironment.tokenSettings),
-                    deletionRedeliveryDelay: .seconds(60), outboxWakeUp: wakeUp)
+                    deletionRedeliveryDelay: .seconds(60), outboxWakeUp: wakeUp, mailWakeUp: WakeUp())
                 let dispatcher = OutboxDispatcher(
                     repository: repository, targets: [[target]], wakeUp: wakeUp, logger: TestEnvironment.logger, pollInterval: pollInterval)
                 let running = Task { try await dispatcher.run() }

@@ -105,13 +105,14 @@ struct GatewayTests {
     }
 
     @Test func loginIsRateLimitedPerClientAddress() async throws {
-        // A source address of its own, so the limit does not touch the rest of the suite.
+        // A source address of its own, so the limit does not touch the rest of the suite; an
+        // e-mail per attempt, so that auth's per-account throttle is not what answers.
         let limited = try await GatewayHardeningTests.untilLimited(from: "127.0.0.77", allowed: [401]) { client in
-            try await client.send(.POST, "/auth/login", json: #"{"email":"rate@example.com","password":"whatever1"}"#)
+            try await client.send(.POST, "/auth/login", json: #"{"email":"rate-\#(UUID())@example.com","password":"whatever1"}"#)
         }
         try GatewayHardeningTests.expectRateLimited(limited, "POST /auth/login")
         // Other clients are not affected.
-        let other = try await GatewayClient().send(.POST, "/auth/login", json: #"{"email":"rate@example.com","password":"whatever1"}"#)
+        let other = try await GatewayClient().send(.POST, "/auth/login", json: #"{"email":"rate-\#(UUID())@example.com","password":"whatever1"}"#)
         #expect(other.status == 401)
     }
 }

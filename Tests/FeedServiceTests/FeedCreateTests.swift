@@ -261,4 +261,20 @@ struct FeedCreateTests {
             try await service.expectNothingStored()
         }
     }
+
+    /// Posts per user are limited (a token bucket in feed's database), before the body is
+    /// read; other users are not affected, and a deleted user's bucket goes with them.
+    @Test func postsPerUserAreLimited() async throws {
+        try await withFeedService(extra: ["FEED_POST_BURST": "2", "FEED_POSTS_PER_HOUR": "1"]) { service in
+            let ada = try await service.auth.signup(name: "Ada")
+            for index in 0..<2 { #expect(try await service.createPost(ada, title: "Post \(index)").title == "Post \(index)") }
+            let refused = try await service.client.send(.post, "/feeds", json: #"{"title": "Third", "content": "No"}"#, token: ada.token)
+            #expect(refused.status == .tooManyRequests)
+            #expect(try refused.problem.code == "rate_limited")
+            #expect(refused.headers[.retryAfter] == "3600")
+            #expect(try await service.list("?author=\(ada.id.apiString)").items.count == 2)
+            let grace = try await service.auth.signup(name: "Grace")
+            #expect(try await service.createPost(grace).title == "Hello")
+        }
+    }
 }

@@ -139,6 +139,8 @@ func withFeedService(
             // The whole suite loads two cores: a name lookup may take longer than production's
             // 1 s; tests of the degraded path stop auth (refused at once) or set their own.
             "AUTH_TIMEOUT_MS": "10000",
+            // Tests post as much as they need; the limit's own test sets it.
+            "FEED_POST_BURST": "100000",
         ].merging(extra) { $1 }
         let configuration = try FeedConfiguration(
             reader: TestEnvironment.reader(databaseURL: databaseURL, extra: variables), logger: TestEnvironment.logger)

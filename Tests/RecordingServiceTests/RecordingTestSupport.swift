@@ -63,6 +63,8 @@ func withRecordingService(
         extra: storageVariables.merging([
             // Background passes run only when a test asks for them.
             "RECORDING_PURGE_INTERVAL_SECONDS": "3600", "RECORDING_SWEEP_INTERVAL_SECONDS": "3600",
+            // Tests upload as much as they need; the limit's own test sets it.
+            "RECORDING_UPLOAD_BURST": "100000",
         ]) { $1 }.merging(extra) { $1 })
     let configuration = try RecordingConfiguration(reader: reader, logger: TestEnvironment.logger)
     var dependencies = try RecordingDependencies(configuration: configuration, logger: TestEnvironment.logger)

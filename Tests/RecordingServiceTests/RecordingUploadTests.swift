@@ -236,4 +236,25 @@ struct RecordingUploadTests {
             #expect(try await harness.rowCount() == 0)
         }
     }
+
+    /// Uploads per user are limited (a token bucket in recording's database), before a byte
+    /// of the body is stored; other users are not affected.
+    @Test func uploadsPerUserAreLimited() async throws {
+        try await withRecordingService(extra: ["RECORDING_UPLOAD_BURST": "2", "RECORDING_UPLOADS_PER_HOUR": "2"]) { client, harness in
+            let user = try TestUser()
+            for index in 0..<2 {
+                let response = try await client.uploadRaw(TestAudio.bytes(1000), fileName: "take-\(index).mp3", contentType: "audio/mpeg", token: user.token)
+                #expect(response.status == .created)
+            }
+            let refused = try await client.uploadRaw(TestAudio.bytes(1000), fileName: "take-3.mp3", contentType: "audio/mpeg", token: user.token)
+            #expect(refused.status == .tooManyRequests)
+            #expect(try refused.problem.code == "rate_limited")
+            #expect(refused.headers[.retryAfter] == "1800")
+            #expect(try await harness.rowCount(owner: user.id) == 2)
+            #expect(try await harness.storedKeys().count == 2)
+            let other = try TestUser()
+            let allowed = try await client.uploadRaw(TestAudio.bytes(1000), fileName: "mine.mp3", contentType: "audio/mpeg", token: other.token)
+            #expect(allowed.status == .created)
+        }
+    }
 }

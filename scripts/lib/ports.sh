@@ -22,8 +22,8 @@
 # `make up` are always avoided so a stack started later still finds its ports).
 
 # The fixed defaults of scripts/stack.sh (Postgres, SeaweedFS S3/master/volume/filer and
-# their gRPC twins): never handed out, even while that stack is down.
-PORTS_STACK_DEFAULTS="25432 18333 19333 18080 18888 28333 29333 28080 28888"
+# their gRPC twins, the SMTP sink): never handed out, even while that stack is down.
+PORTS_STACK_DEFAULTS="25432 18333 19333 18080 18888 28333 29333 28080 28888 12525"
 
 ports_ephemeral_range() {
     local low=32768 high=60999 file=/proc/sys/net/ipv4/ip_local_port_range

@@ -14,7 +14,8 @@ func buildApplication(_ dependencies: AuthDependencies) async throws -> some App
     return makeServiceApplication(
         router: router, configuration: dependencies.configuration.common, database: dependencies.database,
         migrations: AuthMigrations.all, userEvents: dependencies.userEvents,
-        services: [dependencies.http, dependencies.makeOutboxDispatcher()], logger: dependencies.logger)
+        services: [dependencies.http, dependencies.makeOutboxDispatcher(), try await dependencies.makeMailer()],
+        logger: dependencies.logger)
 }
 
 /// The auth routes.
@@ -24,7 +25,8 @@ func buildRouter(_ dependencies: AuthDependencies) async throws -> Router<AppReq
     let hasher = PasswordHasher(cost: configuration.bcryptCost)
     let controller = AuthController(
         repository: dependencies.repository, hasher: hasher, tokens: tokens, refreshTokenTTL: configuration.refreshTokenTTL,
-        dummyPasswordHash: try await hasher.hash("not-a-real-password-\(UUID())"))
+        dummyPasswordHash: try await hasher.hash("not-a-real-password-\(UUID())"), loginThrottle: configuration.loginThrottle,
+        mail: configuration.mail, mailQueue: dependencies.mailQueue, mailWakeUp: dependencies.mailWakeUp)
 
     let (database, logger) = (dependencies.database, dependencies.logger)
     let router = makeServiceRouter(

@@ -6,6 +6,8 @@ import Shared
 /// Everything the auth service reads at start-up.
 public struct AuthConfiguration: ServiceConfiguration {
     public static let serviceName = "auth"
+    /// SMTP_URL may carry the server's password.
+    public static var secretVariables: [String] { ["SMTP_URL"] }
     public var common: CommonConfiguration
     public var bcryptCost: UInt8
     public var refreshTokenTTL: Duration
@@ -15,6 +17,10 @@ public struct AuthConfiguration: ServiceConfiguration {
     /// When an account deletion is delivered the second time (`USER_DELETION_REDELIVERY_SECONDS`):
     /// longer than any write in flight when the first one arrived may take.
     public var deletionRedeliveryDelay: Duration
+    /// `LOGIN_THROTTLE_*`: the per-account login throttle.
+    var loginThrottle: LoginThrottle
+    /// `SMTP_URL`, `MAIL_FROM`, `PUBLIC_BASE_URL`, ...: e-mail.
+    var mail: MailSettings
 
     public init(reader: ConfigReader, logger: Logger) throws {
         self.common = try CommonConfiguration(reader: reader, serviceName: Self.serviceName, defaultPort: 8081, logger: logger)
@@ -22,6 +28,8 @@ public struct AuthConfiguration: ServiceConfiguration {
         self.bcryptCost = UInt8(try reader.integer("BCRYPT_COST", default: 12, in: (common.environment == .production ? 10 : 4)...16))
         self.refreshTokenTTL = try reader.seconds("REFRESH_TOKEN_TTL_SECONDS", default: 30 * 24 * 3600, in: 60...(365 * 24 * 3600))
         self.deletionRedeliveryDelay = try reader.seconds("USER_DELETION_REDELIVERY_SECONDS", default: 60, in: 1...86_400)
+        self.loginThrottle = try LoginThrottle(reader: reader)
+        self.mail = try MailSettings(reader: reader)
         self.outboxTargets = try reader.string(forKey: "outbox.targets", default: "").split(separator: ",").map { entry in
             let parts = entry.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             let urls = parts.count == 2 ? parts[1].split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) } : []

@@ -10,6 +10,11 @@ struct AuthController: Sendable {
     let refreshTokenTTL: Duration
     /// Verified against when the email is unknown, so both failures cost one bcrypt.
     let dummyPasswordHash: String
+    let loginThrottle: LoginThrottle
+    /// Links and token lifetimes of the messages; the queue `forgot` writes to.
+    let mail: MailSettings
+    let mailQueue: MailQueue
+    let mailWakeUp: WakeUp
 
     /// Routes that need no token.
     var publicEndpoints: RouteCollection<AppRequestContext> {
@@ -18,6 +23,9 @@ struct AuthController: Sendable {
         routes.post("login", use: login)
         routes.post("refresh", use: refresh)
         routes.post("logout", use: logout)
+        routes.post("email/verify", use: verifyEmail)
+        routes.post("password/forgot", use: forgotPassword)
+        routes.post("password/reset", use: resetPassword)
         return routes
     }
 
@@ -28,6 +36,7 @@ struct AuthController: Sendable {
         routes.patch("me", use: updateMe)
         routes.delete("me", use: deleteMe)
         routes.get("verify", use: verify)
+        routes.post("email/verify/resend", use: resendVerification)
         return routes
     }
 
@@ -43,9 +52,10 @@ struct AuthController: Sendable {
         let user: UserRecord
         do {
             user = try await repository.createUser(
-                id: UUID(), email: email, name: name, passwordHash: passwordHash, session: session, logger: context.logger)
+                id: UUID(), email: email, name: name, passwordHash: passwordHash, session: session,
+                verification: newEmailProof(), logger: context.logger)
         } catch AuthRepositoryError.emailTaken {
-            throw APIError.conflict("email_taken", "An account with this email already exists.")
+            throw Self.emailTaken
         }
         context.logger.info("user signed up", metadata: ["userId": "\(user.id)"])
         return try sessionResponse(user, refreshToken: refreshToken, sessionID: session.sessionID).response(status: .created)
@@ -54,22 +64,33 @@ struct AuthController: Sendable {
     @Sendable func login(request: Request, context: AppRequestContext) async throws -> SessionResponse {
         let body = try await request.decodeJSON(as: LoginRequest.self, context: context)
         if let error = AuthRules.passwordCharacterError(body.password) { throw APIError.validation([error]) }
-        let user = try await repository.user(email: AuthRules.normalizedEmail(body.email), logger: context.logger)
+        let email = AuthRules.normalizedEmail(body.email)
+        let (user, failures) = try await repository.loginCandidate(email: email, logger: context.logger)
+        // Throttled before bcrypt, and the same for an unknown e-mail: the answer tells nothing.
+        if let wait = loginThrottle.wait(after: failures) {
+            let seconds = max(1, Int(wait.timeInterval.rounded(.up)))
+            context.logger.notice("login throttled", metadata: ["userId": "\(user.map { "\($0.id)" } ?? "none")", "failures": "\(failures.count)"])
+            throw APIError(
+                .tooManyRequests, code: "login_throttled",
+                detail: "Too many failed sign-ins for this account. Try again in \(seconds) s.", headers: [.retryAfter: "\(seconds)"])
+        }
         // Unknown email and wrong password take the same time and give the same answer.
         let passwordMatches = try await hasher.verify(body.password, hash: user?.passwordHash ?? dummyPasswordHash)
         guard let user, passwordMatches, AuthRules.passwordBytes.contains(body.password.utf8.count) else {
+            try await repository.recordLoginFailure(email: email, window: loginThrottle.window, logger: context.logger)
             // Never the password; the account when there is one, so a guessing run shows.
             context.logger.notice("login failed", metadata: ["userId": "\(user.map { "\($0.id)" } ?? "none")"])
             throw APIError(.unauthorized, code: "invalid_credentials", detail: "The email or password is wrong.")
         }
         let (refreshToken, session) = newRefreshToken(sessionID: UUID())
-        try await repository.createSession(userID: user.id, token: session, logger: context.logger)
+        try await repository.createSession(
+            userID: user.id, token: session, clearingLoginFailuresOf: failures.count > 0 ? email : nil, logger: context.logger)
         return try sessionResponse(user, refreshToken: refreshToken, sessionID: session.sessionID)
     }
 
     @Sendable func refresh(request: Request, context: AppRequestContext) async throws -> SessionResponse {
         let body = try await request.decodeJSON(as: RefreshRequest.self, context: context)
-        let (replacement, replacementHash) = Self.makeRefreshToken()
+        let (replacement, replacementHash) = OpaqueToken.make()
         let outcome = try await repository.rotate(
             tokenHash: Crypto.sha256(body.refreshToken), replacement: replacementHash,
             expiresAt: Date.now.addingTimeInterval(Double(refreshTokenTTL.components.seconds)), logger: context.logger)
@@ -96,19 +117,25 @@ struct AuthController: Sendable {
         UserResponse(try await currentUser(context))
     }
 
+    /// A name, a new password, and/or a new address (the last two need the current password).
+    /// A new address takes effect once the link sent to it is opened (`POST /auth/email/verify`).
     @Sendable func updateMe(request: Request, context: AuthenticatedContext) async throws -> UserResponse {
         let body = try await request.decodeJSON(as: UpdateMeRequest.self, context: context)
         let name = body.name.map(AuthRules.normalizedName)
+        let email = body.email.map(AuthRules.normalizedEmail)
         var errors: [FieldError] = []
-        if body.name == nil && body.password == nil && body.currentPassword == nil {
-            throw APIError.validation([FieldError(field: "body", message: "send name, or password with currentPassword")])
+        if body.name == nil && body.email == nil && body.password == nil && body.currentPassword == nil {
+            throw APIError.validation([FieldError(field: "body", message: "send name, email with currentPassword, or password with currentPassword")])
         }
         if let name, let error = AuthRules.nameError(name) { errors.append(error) }
-        if let password = body.password {
-            if let error = AuthRules.passwordError(password) { errors.append(error) }
-            if body.currentPassword == nil { errors.append(FieldError(field: "currentPassword", message: "is required to change the password")) }
+        if let email, let error = AuthRules.emailError(email) { errors.append(error) }
+        if let password = body.password, let error = AuthRules.passwordError(password) { errors.append(error) }
+        if body.password != nil || body.email != nil {
+            if body.currentPassword == nil {
+                errors.append(FieldError(field: "currentPassword", message: "is required to change the password or the e-mail address"))
+            }
         } else if body.currentPassword != nil {
-            errors.append(FieldError(field: "password", message: "is required with currentPassword"))
+            errors.append(FieldError(field: "password", message: "or email is required with currentPassword"))
         }
         if let current = body.currentPassword, let error = AuthRules.passwordCharacterError(current, field: "currentPassword") {
             errors.append(error)
@@ -116,19 +143,89 @@ struct AuthController: Sendable {
         guard errors.isEmpty else { throw APIError.validation(errors) }
 
         var newHash: String?
-        if let password = body.password, let currentPassword = body.currentPassword {
+        if let currentPassword = body.currentPassword {
             let user = try await currentUser(context)
             guard try await hasher.verify(currentPassword, hash: user.passwordHash) else {
                 throw APIError.forbidden("invalid_current_password", "The current password is wrong.")
             }
-            newHash = try await hasher.hash(password)
+            if let password = body.password { newHash = try await hasher.hash(password) }
+            if let email, email != user.email {
+                try await repository.requestEmailChange(newEmailProof(), to: email, for: user, logger: context.logger)
+                context.logger.info("e-mail change requested; a link went to the new address", metadata: ["userId": "\(user.id)"])
+            }
         }
+        guard name != nil || newHash != nil else { return UserResponse(try await currentUser(context)) }
         guard let updated = try await repository.updateUser(
-            id: context.user.id, name: name, passwordHash: newHash, keepSession: context.user.sessionID, logger: context.logger)
+            id: context.user.id, name: name, passwordHash: newHash, keepSession: context.user.sessionID,
+            notice: securityNotice, logger: context.logger)
         else { throw Self.userGone }
         if newHash != nil { context.logger.info("password changed; other sessions ended", metadata: ["userId": "\(updated.id)"]) }
         return UserResponse(updated)
     }
+
+    // MARK: e-mail
+
+    @Sendable func verifyEmail(request: Request, context: AppRequestContext) async throws -> UserResponse {
+        let body = try await request.decodeJSON(as: EmailTokenRequest.self, context: context)
+        switch try await repository.verifyEmail(tokenHash: Crypto.sha256(body.token), notice: securityNotice, logger: context.logger) {
+        case .verified(let user):
+            context.logger.info("e-mail verified", metadata: ["userId": "\(user.id)"])
+            return UserResponse(user)
+        case .invalid:
+            throw Self.invalidEmailToken
+        case .emailTaken:
+            throw Self.emailTaken
+        }
+    }
+
+    /// `202` whether or not a message goes out (none when the address is already verified).
+    @Sendable func resendVerification(request: Request, context: AuthenticatedContext) async throws -> HTTPResponse.Status {
+        let user = try await currentUser(context)
+        if !user.emailVerified {
+            try await repository.sendVerification(newEmailProof(), to: user, logger: context.logger)
+        }
+        return .accepted
+    }
+
+    /// The same one write and the same `202` whether or not the address has an account: the
+    /// mailer looks it up later (`MailQueue.enqueueResetRequest`).
+    @Sendable func forgotPassword(request: Request, context: AppRequestContext) async throws -> HTTPResponse.Status {
+        let body = try await request.decodeJSON(as: ForgotPasswordRequest.self, context: context)
+        let email = AuthRules.normalizedEmail(body.email)
+        if let error = AuthRules.emailError(email) { throw APIError.validation([error]) }
+        try await mailQueue.enqueueResetRequest(email: email, logger: context.logger)
+        mailWakeUp.signal()
+        return .accepted
+    }
+
+    @Sendable func resetPassword(request: Request, context: AppRequestContext) async throws -> Response {
+        let body = try await request.decodeJSON(as: ResetPasswordRequest.self, context: context)
+        if let error = AuthRules.passwordError(body.password) { throw APIError.validation([error]) }
+        let passwordHash = try await hasher.hash(body.password)
+        let (refreshToken, session) = newRefreshToken(sessionID: UUID())
+        guard let user = try await repository.resetPassword(
+            tokenHash: Crypto.sha256(body.token), passwordHash: passwordHash, session: session, notice: securityNotice,
+            logger: context.logger)
+        else { throw Self.invalidEmailToken }
+        context.logger.info("password reset; every session ended", metadata: ["userId": "\(user.id)"])
+        return try sessionResponse(user, refreshToken: refreshToken, sessionID: session.sessionID).response(status: .ok)
+    }
+
+    static let emailTaken = APIError.conflict("email_taken", "An account with this email already exists.")
+
+    static let invalidEmailToken = APIError(.badRequest, code: "invalid_token", detail: "The link is invalid, used or expired.")
+
+    /// A verification token and its message's values.
+    func newEmailProof() -> EmailProof {
+        let (token, hash) = OpaqueToken.make()
+        return EmailProof(
+            tokenHash: hash, validFor: mail.verifyTokenTTL,
+            values: ["link": mail.link("verify", token: token), "validFor": MailSettings.describe(mail.verifyTokenTTL)])
+    }
+
+    /// The values of a security notice ("your password / address was changed"): where to
+    /// reset the password if that was not the owner.
+    var securityNotice: [String: String] { ["link": "\(mail.publicBaseURL)/#/forgot"] }
 
     /// Needs the current password (`400` without, `403` when wrong): a token alone (a stolen
     /// one, a device left signed in) must not be able to close the account.
@@ -165,14 +262,8 @@ struct AuthController: Sendable {
         return user
     }
 
-    /// 256 random bits, base64url; only the SHA-256 is stored.
-    static func makeRefreshToken() -> (token: String, hash: [UInt8]) {
-        let token = Base64URL.encode(Crypto.randomBytes(32))
-        return (token, Crypto.sha256(token))
-    }
-
     func newRefreshToken(sessionID: UUID) -> (String, NewRefreshToken) {
-        let (token, hash) = Self.makeRefreshToken()
+        let (token, hash) = OpaqueToken.make()
         let expiresAt = Date.now.addingTimeInterval(Double(refreshTokenTTL.components.seconds))
         return (token, NewRefreshToken(hash: hash, sessionID: sessionID, expiresAt: expiresAt))
     }

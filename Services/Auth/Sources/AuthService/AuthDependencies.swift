@@ -15,21 +15,36 @@ struct AuthDependencies: Sendable {
     /// Auth's own revocations, and the table every token check of auth's routes consults.
     var userEvents: UserEvents
     /// Wakes the outbox dispatcher once the repository commits an event.
-    var outboxWakeUp: OutboxWakeUp
+    var outboxWakeUp: WakeUp
     /// How often the outbox looks for deliveries written by other instances or due for a retry.
     var outboxPollInterval: Duration = .seconds(1)
+    var mailQueue: MailQueue
+    /// Wakes the mailer once a message is committed.
+    var mailWakeUp: WakeUp
 
     init(configuration: AuthConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
         self.database = configuration.common.makeDatabase(logger: logger)
         self.userEvents = UserEvents(database: database, tokens: configuration.common.tokens)
-        self.outboxWakeUp = OutboxWakeUp()
+        self.outboxWakeUp = WakeUp()
+        self.mailWakeUp = WakeUp()
+        self.mailQueue = MailQueue(database: database)
         self.repository = PostgresAuthRepository(
             database: database, outboxTargets: configuration.outboxTargets.map(\.name), userEvents: userEvents,
-            deletionRedeliveryDelay: configuration.deletionRedeliveryDelay, outboxWakeUp: outboxWakeUp)
+            deletionRedeliveryDelay: configuration.deletionRedeliveryDelay, outboxWakeUp: outboxWakeUp, mailWakeUp: mailWakeUp)
         self.http = ServiceHTTPClient()
         self.credentials = try ServiceCredentials(secret: configuration.common.serviceTokenSecret, serviceName: AuthConfiguration.serviceName)
+    }
+
+    /// Loads and checks the templates (a broken one stops the service here).
+    func makeMailer() async throws -> Mailer {
+        let settings = configuration.mail
+        guard let directory = settings.templatesDirectory ?? MailTemplates.bundledDirectory else {
+            throw MailTemplateError("the service's bundled mail templates are missing; set MAIL_TEMPLATES_DIR")
+        }
+        let templates = try await MailTemplates(directory: directory, appName: settings.appName)
+        return Mailer(queue: mailQueue, settings: settings, templates: templates, wakeUp: mailWakeUp, logger: logger)
     }
 
     func makeOutboxDispatcher() -> OutboxDispatcher {

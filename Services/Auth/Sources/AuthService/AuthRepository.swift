@@ -28,6 +28,23 @@ struct OutboxDelivery: Sendable {
     var event: UserEvent
 }
 
+/// A verification token about to be stored, and the values of its message (`link`,
+/// `validFor`; the repository adds the user's name and address).
+struct EmailProof: Sendable {
+    var tokenHash: [UInt8]
+    var validFor: Duration
+    var values: [String: String]
+}
+
+/// What presenting a verification token led to.
+enum EmailVerification: Sendable {
+    case verified(UserRecord)
+    /// Unknown, used, expired, or for an address the account no longer has.
+    case invalid
+    /// A change to an address that another account has taken since.
+    case emailTaken
+}
+
 enum AuthRepositoryError: Error {
     case emailTaken
 }
@@ -38,17 +55,44 @@ enum AuthRepositoryError: Error {
 /// writes its user event to the outbox in the same transaction, and revokes the tokens in
 /// auth's own `revoked_tokens` at once.
 protocol AuthRepository: Sendable {
-    /// Creates the user and its first session together; throws `emailTaken` on a duplicate.
-    func createUser(id: UUID, email: String, name: String, passwordHash: String, session: NewRefreshToken, logger: Logger) async throws -> UserRecord
-    func user(email: String, logger: Logger) async throws -> UserRecord?
+    /// Creates the user, its first session and its verification message together; throws
+    /// `emailTaken` on a duplicate.
+    func createUser(
+        id: UUID, email: String, name: String, passwordHash: String, session: NewRefreshToken, verification: EmailProof, logger: Logger
+    ) async throws -> UserRecord
+    /// The account an e-mail names, if any, and that e-mail's recent login failures (one query).
+    func loginCandidate(email: String, logger: Logger) async throws -> (UserRecord?, LoginFailures)
+    /// Counts a failed login for the e-mail; the count restarts after `window` without one.
+    func recordLoginFailure(email: String, window: Duration, logger: Logger) async throws
     func user(id: UUID, logger: Logger) async throws -> UserRecord?
-    func createSession(userID: UUID, token: NewRefreshToken, logger: Logger) async throws
+    /// Stores a new session; `clearingLoginFailuresOf` forgets that e-mail's failed logins too.
+    func createSession(userID: UUID, token: NewRefreshToken, clearingLoginFailuresOf email: String?, logger: Logger) async throws
     func rotate(tokenHash: [UInt8], replacement: [UInt8], expiresAt: Date, logger: Logger) async throws -> RefreshOutcome
     /// Ends the session of that token (`sessions.revoked`); unknown or revoked tokens are a no-op.
     func revoke(tokenHash: [UInt8], logger: Logger) async throws
     /// Changes name (`user.renamed`) and/or password hash; a new password ends every session
-    /// but `keepSession` (`sessions.revoked`).
-    func updateUser(id: UUID, name: String?, passwordHash: String?, keepSession: UUID, logger: Logger) async throws -> UserRecord?
+    /// but `keepSession` (`sessions.revoked`) and queues the "password changed" message
+    /// (rendered with `notice`).
+    func updateUser(
+        id: UUID, name: String?, passwordHash: String?, keepSession: UUID, notice: [String: String], logger: Logger
+    ) async throws -> UserRecord?
+
+    // E-mail: single-use tokens (only their hash stored) and the messages that carry them,
+    // queued in the same transaction (`MailQueue`).
+    /// A new verification token for the user's address, and its message.
+    func sendVerification(_ verification: EmailProof, to user: UserRecord, logger: Logger) async throws
+    /// A token that switches the account to `address` once it is verified (the "change"
+    /// purpose; an earlier request's token stops working), and its message to that address.
+    func requestEmailChange(_ proof: EmailProof, to address: String, for user: UserRecord, logger: Logger) async throws
+    /// Spends a verification token: verifies the address, or switches to the new one of a
+    /// change (and queues "your address was changed", rendered with `notice`, to the old one).
+    func verifyEmail(tokenHash: [UInt8], notice: [String: String], logger: Logger) async throws -> EmailVerification
+    /// Spends a reset token: sets the password, verifies the address, ends every session
+    /// (`sessions.revoked`), starts `session`, queues the "password changed" message. Nil
+    /// for a bad, used or expired token.
+    func resetPassword(
+        tokenHash: [UInt8], passwordHash: String, session: NewRefreshToken, notice: [String: String], logger: Logger
+    ) async throws -> UserRecord?
     /// Deletes the user and records `user.deleted` in the same transaction.
     func deleteUser(id: UUID, logger: Logger) async throws -> Bool
     func names(ids: [UUID], logger: Logger) async throws -> [UserName]

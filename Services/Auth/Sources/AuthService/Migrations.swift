@@ -57,5 +57,47 @@ enum AuthMigrations {
             "CREATE INDEX outbox_deliveries_due ON outbox_deliveries (next_attempt_at) WHERE delivered_at IS NULL",
         ]),
         Migration(version: 4, name: "revoked tokens", statements: UserEvents.migration),
+        // The per-account login throttle (LoginThrottle): recent failures per e-mail.
+        Migration(version: 5, name: "login failures", statements: [
+            """
+            CREATE TABLE login_failures (
+                email text PRIMARY KEY,
+                failures integer NOT NULL,
+                last_failed_at timestamptz NOT NULL
+            )
+            """,
+            "CREATE INDEX login_failures_last_failed_at ON login_failures (last_failed_at)",
+        ]),
+        // E-mail (Mail/): verified addresses, single-use tokens (only their SHA-256), and the
+        // durable mail queue the mailer sends from.
+        Migration(version: 6, name: "e-mail", statements: [
+            "ALTER TABLE users ADD COLUMN email_verified boolean NOT NULL DEFAULT false",
+            """
+            CREATE TABLE email_tokens (
+                token_hash bytea PRIMARY KEY,
+                user_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                purpose text NOT NULL CHECK (purpose IN ('verify', 'change', 'reset')),
+                email text NOT NULL,
+                expires_at timestamptz NOT NULL,
+                used_at timestamptz
+            )
+            """,
+            "CREATE INDEX email_tokens_user ON email_tokens (user_id)",
+            """
+            CREATE TABLE mail_outbox (
+                id uuid PRIMARY KEY,
+                kind text NOT NULL,
+                recipient text NOT NULL,
+                "values" jsonb,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                attempts integer NOT NULL DEFAULT 0,
+                next_attempt_at timestamptz NOT NULL DEFAULT now(),
+                sent_at timestamptz,
+                failed_at timestamptz,
+                last_error text
+            )
+            """,
+            "CREATE INDEX mail_outbox_due ON mail_outbox (next_attempt_at) WHERE sent_at IS NULL AND failed_at IS NULL",
+        ]),
     ]
 }

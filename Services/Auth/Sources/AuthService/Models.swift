@@ -9,19 +9,35 @@ struct UserRecord: Sendable {
     var name: String
     var passwordHash: String
     var createdAt: Date
+    /// Whether the owner proved the address (a verification link, or a password reset).
+    var emailVerified: Bool
+}
+
+/// A random opaque token (refresh, e-mail verification, password reset): 32 random bytes in
+/// base64url, of which only the SHA-256 is ever stored.
+enum OpaqueToken {
+    static func make() -> (token: String, hash: [UInt8]) {
+        let token = Base64URL.encode(Crypto.randomBytes(32))
+        return (token, Crypto.sha256(token))
+    }
 }
 
 /// The contract's `user`.
 struct UserResponse: ResponseCodable, Sendable {
     var id: String
     var email: String
+    var emailVerified: Bool
     var name: String
+    /// Always true until social sign-in adds accounts without a password.
+    var hasPassword: Bool
     var createdAt: Date
 
     init(_ record: UserRecord) {
         self.id = record.id.apiString
         self.email = record.email
+        self.emailVerified = record.emailVerified
         self.name = record.name
+        self.hasPassword = true
         self.createdAt = record.createdAt
     }
 }
@@ -50,8 +66,26 @@ struct RefreshRequest: Decodable {
     var refreshToken: String
 }
 
+/// `POST /auth/email/verify`.
+struct EmailTokenRequest: Decodable {
+    var token: String
+}
+
+/// `POST /auth/password/forgot`.
+struct ForgotPasswordRequest: Decodable {
+    var email: String
+}
+
+/// `POST /auth/password/reset`.
+struct ResetPasswordRequest: Decodable {
+    var token: String
+    var password: String
+}
+
 struct UpdateMeRequest: Decodable {
     var name: String?
+    /// A new address: it replaces the current one once the link sent to it is opened.
+    var email: String?
     var password: String?
     var currentPassword: String?
 }

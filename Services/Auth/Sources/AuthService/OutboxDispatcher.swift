@@ -20,13 +20,13 @@ actor OutboxDispatcher: Service {
     let logger: Logger
     let pollInterval: Duration
     let maxBackoffSeconds: Double
-    let wakeUp: OutboxWakeUp
+    let wakeUp: WakeUp
     static let maxConcurrentDeliveries = 4
     /// Rounds run so far (each one query when nothing is due).
     private(set) var rounds = 0
 
     init(
-        repository: any AuthRepository, targets: [[ServiceClient]], wakeUp: OutboxWakeUp, logger: Logger,
+        repository: any AuthRepository, targets: [[ServiceClient]], wakeUp: WakeUp, logger: Logger,
         pollInterval: Duration = .seconds(1), maxBackoffSeconds: Double = 10
     ) {
         self.wakeUp = wakeUp
@@ -40,28 +40,7 @@ actor OutboxDispatcher: Service {
     func run() async throws {
         // A service that returns ends the whole group: with nothing to deliver, just idle.
         guard !targets.isEmpty else { return try await gracefulShutdown() }
-        let (signals, continuation) = (wakeUp.signals, wakeUp.continuation)
-        let pollInterval = self.pollInterval
-        // One consumer iterates the wake-ups for the whole run: a local event (`OutboxWakeUp`)
-        // or the ticker, whose poll picks up events written by other replicas and retries
-        // that fell due. (Cancelling an iteration of an AsyncStream finishes the stream, so
-        // the stream must not be raced against a timer per round: once finished, every later
-        // wait returned at once and the loop hammered the database.)
-        await cancelWhenGracefulShutdown {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    while (try? await Task.sleep(for: pollInterval)) != nil { continuation.yield() }
-                    continuation.finish()
-                }
-                group.addTask {
-                    for await _ in signals {
-                        // Drain: a full round may leave more due.
-                        while !Task.isCancelled, await self.deliverRound() > 0 {}
-                    }
-                }
-                await group.waitForAll()
-            }
-        }
+        await PeriodicTask.run(every: pollInterval, wakeUp: wakeUp) { await self.deliverRound() }
     }
 
     private func deliverRound() async -> Int {
@@ -139,17 +118,4 @@ actor OutboxDispatcher: Service {
             return false
         }
     }
-}
-
-/// Wakes the outbox dispatcher when this process commits an event (buffer of one: several
-/// events, one round), so a delivery does not wait for the next poll.
-final class OutboxWakeUp: Sendable {
-    let signals: AsyncStream<Void>
-    let continuation: AsyncStream<Void>.Continuation
-
-    init() {
-        (signals, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-    }
-
-    func signal() { continuation.yield() }
 }

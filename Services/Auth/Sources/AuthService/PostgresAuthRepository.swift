@@ -13,42 +13,190 @@ struct PostgresAuthRepository: AuthRepository {
     /// When a deletion is delivered a second time (see `deleteUser`).
     let deletionRedeliveryDelay: Duration
     /// Wakes the outbox dispatcher once an event is committed.
-    let outboxWakeUp: OutboxWakeUp
+    let outboxWakeUp: WakeUp
+    /// Wakes the mailer once a message is committed.
+    let mailWakeUp: WakeUp
 
-    func createUser(id: UUID, email: String, name: String, passwordHash: String, session: NewRefreshToken, logger: Logger) async throws -> UserRecord {
+    func createUser(
+        id: UUID, email: String, name: String, passwordHash: String, session: NewRefreshToken, verification: EmailProof, logger: Logger
+    ) async throws -> UserRecord {
         do {
-            return try await database.transaction(logger: logger) { connection in
+            return try await committing(logger: logger) { connection in
                 let rows = try await connection.query(
                     """
                     INSERT INTO users (id, email, name, password_hash) VALUES (\(id), \(email), \(name), \(passwordHash))
-                    RETURNING id, email, name, password_hash, created_at
+                    RETURNING id, email, name, password_hash, created_at, email_verified
                     """, logger: logger)
                 guard let user = try await Self.firstUser(rows) else { throw MissingRowError() }
                 try await Self.insert(session, userID: id, on: connection, logger: logger)
-                return user
+                try await Self.insert(verification, for: user, on: connection, logger: logger)
+                return (user, nil)
             }
         } catch let error as PSQLError where error.isUniqueViolation {
             throw AuthRepositoryError.emailTaken
         }
     }
 
-    func user(email: String, logger: Logger) async throws -> UserRecord? {
+    func sendVerification(_ verification: EmailProof, to user: UserRecord, logger: Logger) async throws {
+        try await committing(logger: logger) { connection in
+            try await Self.insert(verification, for: user, on: connection, logger: logger)
+            return ((), nil)
+        }
+    }
+
+    func requestEmailChange(_ proof: EmailProof, to address: String, for user: UserRecord, logger: Logger) async throws {
+        try await committing(logger: logger) { connection in
+            // Only the latest request can switch the address.
+            try await connection.query(
+                "UPDATE email_tokens SET used_at = now() WHERE user_id = \(user.id) AND purpose = 'change' AND used_at IS NULL",
+                logger: logger
+            ).consume()
+            try await Self.insert(proof, for: user, address: address, purpose: "change", on: connection, logger: logger)
+            return ((), nil)
+        }
+    }
+
+    func verifyEmail(tokenHash: [UInt8], notice: [String: String], logger: Logger) async throws -> EmailVerification {
+        do {
+            return try await committing(logger: logger) { connection in
+                let rows = try await connection.query(
+                    """
+                    UPDATE email_tokens SET used_at = now()
+                    WHERE token_hash = \(Data(tokenHash)) AND purpose IN ('verify', 'change') AND used_at IS NULL AND expires_at > now()
+                    RETURNING user_id, email, purpose
+                    """, logger: logger)
+                var spent: (UUID, String, String)?
+                for try await row in rows.decode((UUID, String, String).self) { spent = row }
+                guard let (userID, address, purpose) = spent else { return (.invalid, nil) }
+                guard purpose == "change" else {
+                    // A token for an address the account no longer has proves nothing.
+                    let user = try await Self.firstUser(connection.query(
+                        """
+                        UPDATE users SET email_verified = true WHERE id = \(userID) AND email = \(address)
+                        RETURNING id, email, name, password_hash, created_at, email_verified
+                        """, logger: logger))
+                    return (user.map(EmailVerification.verified) ?? .invalid, nil)
+                }
+                // The new address is proven: switch to it, and tell the old one.
+                guard let before = try await Self.firstUser(connection.query(
+                    "SELECT id, email, name, password_hash, created_at, email_verified FROM users WHERE id = \(userID) FOR UPDATE",
+                    logger: logger))
+                else { return (.invalid, nil) }
+                let user = try await Self.firstUser(connection.query(
+                    """
+                    UPDATE users SET email = \(address), email_verified = true WHERE id = \(userID)
+                    RETURNING id, email, name, password_hash, created_at, email_verified
+                    """, logger: logger))
+                guard let user else { return (.invalid, nil) }
+                if before.email != address {
+                    try await MailQueue.enqueue(
+                        NewMail(
+                            kind: .emailChanged, recipient: before.email,
+                            values: notice.merging(["name": user.name, "email": before.email, "newEmail": address]) { $1 }),
+                        on: connection, logger: logger)
+                }
+                return (.verified(user), nil)
+            }
+        } catch let error as PSQLError where error.isUniqueViolation {
+            // Another account took the address meanwhile; the token stays unspent.
+            return .emailTaken
+        }
+    }
+
+    func resetPassword(
+        tokenHash: [UInt8], passwordHash: String, session: NewRefreshToken, notice: [String: String], logger: Logger
+    ) async throws -> UserRecord? {
+        try await committing(logger: logger) { connection in
+            guard let (userID, email) = try await Self.useToken(tokenHash, purpose: "reset", on: connection, logger: logger) else {
+                return (nil, nil)
+            }
+            // The link reached the owner of the address: that verifies it too.
+            guard let user = try await Self.firstUser(connection.query(
+                """
+                UPDATE users SET password_hash = \(passwordHash), email_verified = true, updated_at = clock_timestamp()
+                WHERE id = \(userID) AND email = \(email)
+                RETURNING id, email, name, password_hash, created_at, email_verified
+                """, logger: logger))
+            else { return (nil, nil) }
+            // Every other reset link of the account is spent, and every session ends.
+            try await connection.query(
+                "UPDATE email_tokens SET used_at = now() WHERE user_id = \(userID) AND purpose = 'reset' AND used_at IS NULL",
+                logger: logger
+            ).consume()
+            let sessions = try await liveSessions(of: userID, except: nil, on: connection, logger: logger)
+            try await connection.query(
+                "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = \(userID) AND revoked_at IS NULL", logger: logger
+            ).consume()
+            try await connection.query("DELETE FROM login_failures WHERE email = \(email)", logger: logger).consume()
+            try await Self.insert(session, userID: userID, on: connection, logger: logger)
+            try await MailQueue.enqueue(
+                NewMail(kind: .passwordChanged, recipient: user.email, values: notice.merging(["name": user.name]) { $1 }),
+                on: connection, logger: logger)
+            let pending = try await record(
+                UserEvent(type: .sessionsRevoked, userId: userID, sessionIds: sessions), on: connection, logger: logger)
+            return (user, pending)
+        }
+    }
+
+    func loginCandidate(email: String, logger: Logger) async throws -> (UserRecord?, LoginFailures) {
         try await database.read(logger: logger) { connection in
-            try await Self.firstUser(connection.query(
-                "SELECT id, email, name, password_hash, created_at FROM users WHERE email = \(email)", logger: logger))
+            let rows = try await connection.query(
+                """
+                SELECT u.id, u.email, u.name, u.password_hash, u.created_at, u.email_verified, f.failures, f.last_failed_at, now()
+                FROM (SELECT \(email)::text AS email) AS attempt
+                LEFT JOIN users u ON u.email = attempt.email
+                LEFT JOIN login_failures f ON f.email = attempt.email
+                """, logger: logger)
+            typealias Row = (UUID?, String?, String?, String?, Date?, Bool?, Int32?, Date?, Date)
+            for try await (id, email, name, hash, createdAt, verified, failures, lastFailure, now) in rows.decode(Row.self) {
+                var user: UserRecord?
+                if let id, let email, let name, let hash, let createdAt, let verified {
+                    user = UserRecord(id: id, email: email, name: name, passwordHash: hash, createdAt: createdAt, emailVerified: verified)
+                }
+                let recent = failures.map { LoginFailures(count: Int($0), last: lastFailure ?? now, now: now) }
+                return (user, recent ?? .none(now: now))
+            }
+            throw MissingRowError()
+        }
+    }
+
+    func recordLoginFailure(email: String, window: Duration, logger: Logger) async throws {
+        let seconds = window.timeInterval
+        try await database.write(logger: logger) { connection in
+            // Rows past the window mean nothing any more: each failure sweeps some away, so
+            // the table holds only the e-mails that failed recently.
+            try await connection.query(
+                """
+                WITH stale AS (
+                    DELETE FROM login_failures
+                    WHERE last_failed_at < now() - make_interval(secs => \(seconds)) AND email <> \(email)
+                )
+                INSERT INTO login_failures AS f (email, failures, last_failed_at) VALUES (\(email), 1, now())
+                ON CONFLICT (email) DO UPDATE SET
+                    failures = CASE WHEN f.last_failed_at < now() - make_interval(secs => \(seconds)) THEN 1
+                                    ELSE f.failures + 1 END,
+                    last_failed_at = now()
+                """, logger: logger
+            ).consume()
         }
     }
 
     func user(id: UUID, logger: Logger) async throws -> UserRecord? {
         try await database.read(logger: logger) { connection in
             try await Self.firstUser(connection.query(
-                "SELECT id, email, name, password_hash, created_at FROM users WHERE id = \(id)", logger: logger))
+                "SELECT id, email, name, password_hash, created_at, email_verified FROM users WHERE id = \(id)", logger: logger))
         }
     }
 
-    func createSession(userID: UUID, token: NewRefreshToken, logger: Logger) async throws {
-        try await database.write(logger: logger) { connection in
+    func createSession(userID: UUID, token: NewRefreshToken, clearingLoginFailuresOf email: String?, logger: Logger) async throws {
+        guard let email else {
+            return try await database.write(logger: logger) { connection in
+                try await Self.insert(token, userID: userID, on: connection, logger: logger)
+            }
+        }
+        try await database.transaction(logger: logger) { connection in
             try await Self.insert(token, userID: userID, on: connection, logger: logger)
+            try await connection.query("DELETE FROM login_failures WHERE email = \(email)", logger: logger).consume()
         }
     }
 
@@ -84,7 +232,7 @@ struct PostgresAuthRepository: AuthRepository {
                 NewRefreshToken(hash: replacement, sessionID: sessionID, expiresAt: expiresAt), userID: userID,
                 on: connection, logger: logger)
             guard let user = try await Self.firstUser(connection.query(
-                "SELECT id, email, name, password_hash, created_at FROM users WHERE id = \(userID)", logger: logger))
+                "SELECT id, email, name, password_hash, created_at, email_verified FROM users WHERE id = \(userID)", logger: logger))
             else { return (.invalid, nil) }
             return (.rotated(user, sessionID: sessionID), nil)
         }
@@ -107,7 +255,9 @@ struct PostgresAuthRepository: AuthRepository {
         }
     }
 
-    func updateUser(id: UUID, name: String?, passwordHash: String?, keepSession: UUID, logger: Logger) async throws -> UserRecord? {
+    func updateUser(
+        id: UUID, name: String?, passwordHash: String?, keepSession: UUID, notice: [String: String], logger: Logger
+    ) async throws -> UserRecord? {
         try await committing(logger: logger) { connection in
             // The version of a rename is the database's clock once the row is locked, so two
             // renames of one user are ordered as they committed, whichever auth instance ran them.
@@ -116,11 +266,11 @@ struct PostgresAuthRepository: AuthRepository {
                 UPDATE users SET name = coalesce(\(name), name), password_hash = coalesce(\(passwordHash), password_hash),
                     updated_at = clock_timestamp()
                 WHERE id = \(id)
-                RETURNING id, email, name, password_hash, created_at, (extract(epoch FROM updated_at) * 1000000)::bigint
+                RETURNING id, email, name, password_hash, created_at, email_verified, (extract(epoch FROM updated_at) * 1000000)::bigint
                 """, logger: logger)
             var found: (UserRecord, Int64)?
-            for try await (id, email, name, hash, createdAt, version) in rows.decode((UUID, String, String, String, Date, Int64).self) {
-                found = (UserRecord(id: id, email: email, name: name, passwordHash: hash, createdAt: createdAt), version)
+            for try await (id, email, name, hash, createdAt, verified, version) in rows.decode((UUID, String, String, String, Date, Bool, Int64).self) {
+                found = (UserRecord(id: id, email: email, name: name, passwordHash: hash, createdAt: createdAt, emailVerified: verified), version)
             }
             guard let (user, version) = found else { return (nil, nil) }
             if name != nil {
@@ -138,6 +288,9 @@ struct PostgresAuthRepository: AuthRepository {
                 ).consume()
                 pending = try await record(
                     UserEvent(type: .sessionsRevoked, userId: id, sessionIds: sessions), on: connection, logger: logger)
+                try await MailQueue.enqueue(
+                    NewMail(kind: .passwordChanged, recipient: user.email, values: notice.merging(["name": user.name]) { $1 }),
+                    on: connection, logger: logger)
             }
             return (user, pending)
         }
@@ -230,6 +383,7 @@ struct PostgresAuthRepository: AuthRepository {
         let (result, pending) = try await database.transaction(logger: logger, body)
         userEvents.noteCommitted(pending)
         outboxWakeUp.signal()
+        mailWakeUp.signal()
         return result
     }
 
@@ -291,10 +445,43 @@ struct PostgresAuthRepository: AuthRepository {
         ).consume()
     }
 
+    /// Stores a verification token for `address` (the user's own, or the one they want to
+    /// change to: `purpose` "change") and queues its message to that address.
+    private static func insert(
+        _ proof: EmailProof, for user: UserRecord, address: String? = nil, purpose: String = "verify",
+        on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        let address = address ?? user.email
+        try await connection.query(
+            """
+            INSERT INTO email_tokens (token_hash, user_id, purpose, email, expires_at)
+            VALUES (\(Data(proof.tokenHash)), \(user.id), \(purpose), \(address), now() + make_interval(secs => \(proof.validFor.timeInterval)))
+            """, logger: logger
+        ).consume()
+        try await MailQueue.enqueue(
+            NewMail(kind: .verify, recipient: address, values: proof.values.merging(["name": user.name, "email": address]) { $1 }),
+            on: connection, logger: logger)
+    }
+
+    /// Spends a live token of `purpose`: its user and the address it was sent to, or nil
+    /// when it is unknown, used or expired.
+    private static func useToken(
+        _ tokenHash: [UInt8], purpose: String, on connection: PostgresConnection, logger: Logger
+    ) async throws -> (UUID, String)? {
+        let rows = try await connection.query(
+            """
+            UPDATE email_tokens SET used_at = now()
+            WHERE token_hash = \(Data(tokenHash)) AND purpose = \(purpose) AND used_at IS NULL AND expires_at > now()
+            RETURNING user_id, email
+            """, logger: logger)
+        for try await row in rows.decode((UUID, String).self) { return row }
+        return nil
+    }
+
     private static func firstUser(_ rows: PostgresRowSequence) async throws -> UserRecord? {
         var user: UserRecord?
-        for try await (id, email, name, hash, createdAt) in rows.decode((UUID, String, String, String, Date).self) {
-            user = UserRecord(id: id, email: email, name: name, passwordHash: hash, createdAt: createdAt)
+        for try await (id, email, name, hash, createdAt, verified) in rows.decode((UUID, String, String, String, Date, Bool).self) {
+            user = UserRecord(id: id, email: email, name: name, passwordHash: hash, createdAt: createdAt, emailVerified: verified)
         }
         return user
     }

@@ -31,7 +31,8 @@ func buildRouter(_ dependencies: FeedDependencies) throws -> Router<AppRequestCo
     let authorNames = AuthorNames(directory: dependencies.authorDirectory, repository: dependencies.repository)
     let controller = PostsController(
         repository: dependencies.repository, storage: dependencies.storage,
-        receiver: PostFormReceiver(storage: dependencies.storage), authorNames: authorNames, tokens: tokens)
+        receiver: PostFormReceiver(storage: dependencies.storage), authorNames: authorNames, tokens: tokens,
+        postLimiter: dependencies.postLimiter)
 
     let (database, logger) = (dependencies.database, dependencies.logger)
     let storageProbe = StorageWriteProbe(storage: dependencies.storage)
@@ -45,7 +46,8 @@ func buildRouter(_ dependencies: FeedDependencies) throws -> Router<AppRequestCo
     let posts = router.group("feeds")
     posts.addRoutes(controller.publicEndpoints)
     posts.group(context: AuthenticatedContext.self).addRoutes(controller.authorEndpoints)
-    let userEventHandler = FeedUserEventHandler(repository: dependencies.repository, storage: dependencies.storage)
+    let userEventHandler = FeedUserEventHandler(
+        repository: dependencies.repository, storage: dependencies.storage, postLimiter: dependencies.postLimiter)
     router.internalRoutes(credentials: credentials)
         .addRoutes(UserEventsController(events: dependencies.userEvents, handler: userEventHandler).endpoints)
     return router

@@ -18,6 +18,8 @@ public struct FeedConfiguration: ServiceConfiguration {
     public var sweepInterval: Duration
     /// Age before an object without a row counts as orphaned (`FEED_ORPHAN_GRACE_SECONDS`).
     public var orphanGrace: Duration
+    /// Posts per user (`FEED_POSTS_PER_HOUR`, `FEED_POST_BURST`).
+    public var postLimit: UserRateLimit
 
     public init(reader: ConfigReader, logger: Logger) throws {
         self.common = try CommonConfiguration(reader: reader, serviceName: Self.serviceName, defaultPort: 8084, logger: logger)
@@ -30,5 +32,8 @@ public struct FeedConfiguration: ServiceConfiguration {
         self.storage = try ObjectStorageConfiguration(reader: reader, serviceName: Self.serviceName)
         self.sweepInterval = try reader.seconds("FEED_SWEEP_INTERVAL_SECONDS", default: 600, in: 0.01...86_400)
         self.orphanGrace = try reader.seconds("FEED_ORPHAN_GRACE_SECONDS", default: 3600, in: 0...604_800)
+        self.postLimit = try UserRateLimit(
+            action: "post", reader: reader, perHour: "FEED_POSTS_PER_HOUR", burst: "FEED_POST_BURST",
+            defaultPerHour: 60, defaultBurst: 20)
     }
 }

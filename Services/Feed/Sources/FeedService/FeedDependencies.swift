@@ -21,6 +21,7 @@ struct FeedDependencies: Sendable {
     var authorDirectory: any AuthorDirectory
     /// Revoked tokens, deleted users and renames (`POST /internal/events`).
     var userEvents: UserEvents
+    var postLimiter: UserRateLimiter
 
     init(configuration: FeedConfiguration, logger: Logger) throws {
         self.configuration = configuration
@@ -28,6 +29,7 @@ struct FeedDependencies: Sendable {
         self.database = configuration.common.makeDatabase(logger: logger)
         self.repository = PostgresPostRepository(database: database)
         self.userEvents = UserEvents(database: database, tokens: configuration.common.tokens)
+        self.postLimiter = UserRateLimiter(configuration.postLimit, database: database)
         (self.storage, self.storageService) = try configuration.storage.makeStorage(logger: logger)
         self.http = ServiceHTTPClient(
             maxConnectionsPerHost: 64, connectTimeout: .seconds(1), readTimeout: TimeAmount(configuration.authTimeout))

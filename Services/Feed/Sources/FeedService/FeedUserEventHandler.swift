@@ -8,6 +8,7 @@ import Shared
 struct FeedUserEventHandler: UserEventHandler {
     let repository: any PostRepository
     let storage: any ObjectStorage
+    let postLimiter: UserRateLimiter
 
     func apply(_ event: UserEvent, logger: Logger) async throws {
         switch event.type {
@@ -16,6 +17,7 @@ struct FeedUserEventHandler: UserEventHandler {
             // the deletion reached this service, and removes it.
             let keys = try await repository.deleteAll(authorID: event.userId, logger: logger)
             await PostImageObjects.remove(keys, from: storage, logger: logger, reason: "account deleted")
+            try await postLimiter.forget(userID: event.userId, logger: logger)
             logger.info("deleted the posts of a deleted account", metadata: ["userId": "\(event.userId)", "images": "\(keys.count)"])
         case .userRenamed:
             guard let name = event.name, let version = event.version else {

@@ -46,5 +46,6 @@ enum FeedMigrations {
             )
             """,
         ]),
+        Migration(version: 4, name: "per-user post limit", statements: UserRateLimit.migration),
     ]
 }

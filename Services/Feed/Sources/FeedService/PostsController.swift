@@ -12,6 +12,8 @@ struct PostsController: Sendable {
     let authorNames: AuthorNames
     /// Asked again before a post commits (see `create`).
     let tokens: AccessTokens
+    /// Taken from before the body is read: a refused post costs no bytes.
+    let postLimiter: UserRateLimiter
 
     /// Routes anyone may call.
     var publicEndpoints: RouteCollection<AppRequestContext> {
@@ -34,6 +36,7 @@ struct PostsController: Sendable {
 
     /// Stores the images first, then commits the row with them; on any failure the images go again.
     @Sendable func create(request: Request, context: AuthenticatedContext) async throws -> Response {
+        try await postLimiter.take(for: context.user.id, logger: context.logger)
         let id = UUID()
         var stored: [PostImageRecord] = []
         let record: PostRecord

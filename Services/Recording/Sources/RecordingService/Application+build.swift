@@ -28,7 +28,8 @@ func buildRouter(_ dependencies: RecordingDependencies) throws -> Router<AppRequ
     let controller = RecordingController(
         repository: dependencies.repository, storage: dependencies.storage,
         receiver: UploadReceiver(storage: dependencies.storage, maxBytes: configuration.maxUploadBytes),
-        purger: dependencies.purger, trashRetention: configuration.trashRetention, tokens: tokens)
+        purger: dependencies.purger, trashRetention: configuration.trashRetention, tokens: tokens,
+        uploadLimiter: dependencies.uploadLimiter)
 
     let (database, logger) = (dependencies.database, dependencies.logger)
     let storageProbe = StorageWriteProbe(storage: dependencies.storage)
@@ -43,6 +44,6 @@ func buildRouter(_ dependencies: RecordingDependencies) throws -> Router<AppRequ
     // context's maxUploadSize only limits `collect`, which these routes use for small JSON only.
     router.group("recordings", context: AuthenticatedContext.self).addRoutes(controller.endpoints)
     router.internalRoutes(credentials: credentials).addRoutes(
-        UserEventsController(events: dependencies.userEvents, handler: RecordingUserEventHandler(purger: dependencies.purger)).endpoints)
+        UserEventsController(events: dependencies.userEvents, handler: RecordingUserEventHandler(purger: dependencies.purger, uploadLimiter: dependencies.uploadLimiter)).endpoints)
     return router
 }

@@ -28,5 +28,6 @@ enum RecordingMigrations {
             "CREATE INDEX recordings_purge_due ON recordings (purge_after) WHERE purge_after IS NOT NULL",
         ]),
         Migration(version: 2, name: "revoked tokens", statements: UserEvents.migration),
+        Migration(version: 3, name: "per-user upload limit", statements: UserRateLimit.migration),
     ]
 }

@@ -20,6 +20,8 @@ public struct RecordingConfiguration: ServiceConfiguration {
     public var sweepInterval: Duration
     /// How old an object without a row must be before the sweeper removes it (`RECORDING_ORPHAN_GRACE_SECONDS`).
     public var orphanGrace: Duration
+    /// Uploads per user (`RECORDING_UPLOADS_PER_HOUR`, `RECORDING_UPLOAD_BURST`).
+    public var uploadLimit: UserRateLimit
 
     public init(reader: ConfigReader, logger: Logger) throws {
         self.common = try CommonConfiguration(reader: reader, serviceName: Self.serviceName, defaultPort: 8083, logger: logger)
@@ -29,5 +31,8 @@ public struct RecordingConfiguration: ServiceConfiguration {
         self.purgeInterval = try reader.seconds("RECORDING_PURGE_INTERVAL_SECONDS", default: 60, in: 0.01...86_400)
         self.sweepInterval = try reader.seconds("RECORDING_SWEEP_INTERVAL_SECONDS", default: 3600, in: 0.01...86_400)
         self.orphanGrace = try reader.seconds("RECORDING_ORPHAN_GRACE_SECONDS", default: 3600, in: 0...604_800)
+        self.uploadLimit = try UserRateLimit(
+            action: "upload", reader: reader, perHour: "RECORDING_UPLOADS_PER_HOUR", burst: "RECORDING_UPLOAD_BURST",
+            defaultPerHour: 120, defaultBurst: 30)
     }
 }

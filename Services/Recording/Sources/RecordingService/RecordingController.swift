@@ -14,6 +14,8 @@ struct RecordingController: Sendable {
     /// Asked again before an upload commits: the body may take minutes, and a token revoked
     /// meanwhile (the account deleted) must not leave a recording behind.
     let tokens: AccessTokens
+    /// Taken from before the body is read: a refused upload costs no bytes.
+    let uploadLimiter: UserRateLimiter
 
     var endpoints: RouteCollection<AuthenticatedContext> {
         let routes = RouteCollection(context: AuthenticatedContext.self)
@@ -30,6 +32,7 @@ struct RecordingController: Sendable {
 
     /// Streams the file into the store, then commits the row; the object goes again if the row does not.
     @Sendable func upload(request: Request, context: AuthenticatedContext) async throws -> Response {
+        try await uploadLimiter.take(for: context.user.id, logger: context.logger)
         let id = UUID()
         let objectKey = RecordingRules.objectKey(id)
         let key = try ObjectKey(objectKey)

@@ -18,6 +18,7 @@ struct RecordingDependencies: Sendable {
     var sweeper: OrphanObjectSweeper
     /// Revoked tokens and deleted users (`POST /internal/events`).
     var userEvents: UserEvents
+    var uploadLimiter: UserRateLimiter
 
     init(configuration: RecordingConfiguration, logger: Logger) throws {
         self.configuration = configuration
@@ -27,6 +28,7 @@ struct RecordingDependencies: Sendable {
         self.repository = repository
         (self.storage, self.storageService) = try configuration.storage.makeStorage(logger: logger)
         self.userEvents = UserEvents(database: database, tokens: configuration.common.tokens)
+        self.uploadLimiter = UserRateLimiter(configuration.uploadLimit, database: database)
         self.purger = TrashPurger(repository: repository, storage: storage, interval: configuration.purgeInterval, logger: logger)
         self.sweeper = OrphanObjectSweeper(
             storage: storage, prefix: "recordings/", interval: configuration.sweepInterval, grace: configuration.orphanGrace,

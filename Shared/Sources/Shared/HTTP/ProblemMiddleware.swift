@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOHTTP1
 import PostgresNIO
 
 /// RFC 9457 problem details body.
@@ -64,6 +65,14 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return .unavailable("The database is unavailable. Try again shortly.")
         case let error as any HTTPResponseError:
             return Self.fromHTTPError(error)
+        case let error as HTTPParserError:
+            // The request itself is broken; most often the client left before its body was
+            // complete (`invalidEOFState`). Its fault, so a 400 (if anyone is still there to
+            // read it), never the 500 path.
+            context.logger.notice("malformed or truncated request", metadata: ["error": "\(error)"])
+            return error == .invalidEOFState
+                ? APIError(.badRequest, code: "incomplete_body", detail: "The request ended before its body was complete.")
+                : APIError(.badRequest, code: "bad_request", detail: "The request is not valid HTTP.")
         default:
             context.logger.error("unexpected error", metadata: ["error": "\(String(reflecting: error))"])
             return APIError(.internalServerError, code: "internal_error", detail: "An unexpected error occurred.")
