@@ -218,12 +218,15 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "Shared", "ObjectStore",
+                // COpenSSL: the test OpenID provider signs ID tokens with keys it makes.
+                "Shared", "ObjectStore", "COpenSSL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings

@@ -47,6 +47,8 @@ COPIES=(
     deploy/nginx/gateway.conf.template:deploy/k8s/base/gateway/gateway.conf.template
     deploy/postgres/init.sh:deploy/k8s/overlays/dev/postgres/init.sh
 )
+# The web app's files, which the gateway's ConfigMap serves.
+for f in "$ROOT"/web/*.*; do COPIES+=("web/${f##*/}:deploy/k8s/base/gateway/web/${f##*/}"); done
 
 fail() {
     echo "check-k8s: FAILED: $*" >&2

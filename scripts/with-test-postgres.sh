@@ -86,7 +86,7 @@ unix_socket_directories = '$SOCKET_DIR'
 fsync = off
 synchronous_commit = off
 full_page_writes = off
-max_connections = 300
+max_connections = 1000
 EOF
 
 # A random free port outside Linux's ephemeral range (lib/ports.sh); retry with another if

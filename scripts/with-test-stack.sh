@@ -73,9 +73,10 @@ for svc in $SERVICES; do
 done
 [[ -z "$missing" ]] || die "missing binaries in $BIN_DIR:$missing (run swift build)"
 
-# All ports at once (distinct), outside the ephemeral range: one per instance, and the gateway's.
+# All ports at once (distinct), outside the ephemeral range: one per instance, the
+# gateway's, and one for the OpenID provider the end-to-end tests start (E2E_OIDC_PORT).
 instances="$(all_instances)"
-ports="$(ports_pick $(($(wc -w <<<"$instances") + 1)))" || die "no free ports"
+ports="$(ports_pick $(($(wc -w <<<"$instances") + 2)))" || die "no free ports"
 mapfile -t picked <<<"$ports"
 n=0
 for inst in $instances; do
@@ -83,6 +84,7 @@ for inst in $instances; do
     n=$((n + 1))
 done
 gateway_port="${picked[$n]}"
+export E2E_OIDC_PORT="${picked[$((n + 1))]}"
 
 # The runner's part of every instance's environment (lib/services.sh adds the rest).
 # shellcheck disable=SC2317,SC2329 # called by service_environment
@@ -112,7 +114,9 @@ storage_env() {
 # whole suite loads two cores; production's 1 s deadline would make names flake to null).
 e2e_environment() (
     for svc in $SERVICES; do
-        for name in ${SERVICE_KNOBS[$svc]}; do unset "$name"; done
+        for name in ${SERVICE_KNOBS[$svc]}; do
+            for var in $(knob_variables "$name"); do unset "$var"; done
+        done
     done
     # shellcheck disable=SC2034 # read by service_environment
     BCRYPT_COST=4 RECORDING_TRASH_RETENTION_SECONDS=0 USER_DELETION_REDELIVERY_SECONDS=3 AUTH_TIMEOUT_MS=10000
@@ -122,6 +126,10 @@ e2e_environment() (
         SMTP_URL="$TEST_SMTP_URL" SMTP_CA_FILE="$TEST_SMTP_CA_FILE" MAIL_RETRY_BASE_SECONDS=0.1 \
             MAIL_RETRY_MAX_SECONDS=1 MAIL_POLL_INTERVAL_SECONDS=0.2
     fi
+    # Social sign-in against the OpenID provider the end-to-end tests run on this port.
+    # shellcheck disable=SC2034 # read by service_environment
+    OIDC_PROVIDERS=e2e OIDC_E2E_ISSUER="http://127.0.0.1:$E2E_OIDC_PORT" OIDC_E2E_CLIENT_IDS=test-app-client \
+        OIDC_KEYS_REFETCH_SECONDS=0.1
     service_environment "$1"
 )
 

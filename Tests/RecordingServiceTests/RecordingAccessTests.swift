@@ -182,4 +182,50 @@ struct RecordingAccessTests {
             #expect(try await client.send(.get, url).status == .unauthorized)
         }
     }
+
+    /// A signed link serves the content without a header (ranges too), for that recording
+    /// only, until it expires or the recording goes to the trash.
+    @Test func signedLinksServeTheContentWithoutAToken() async throws {
+        try await withRecordingService { client, _ in
+            let user = try TestUser()
+            let bytes = TestAudio.bytes(2000)
+            let recording = try await client.createRecording(bytes, fileName: "link.mp3", token: user.token)
+            let other = try await client.createRecording(token: user.token)
+            let made = try await client.send(.post, "/recordings/\(recording.id)/link", token: user.token)
+            #expect(made.status == .ok)
+            let url = try #require(try made.json["url"]?.stringValue)
+            #expect(url.hasPrefix("/recordings/\(recording.id.uuidString.lowercased())/content?token="))
+            let full = try await client.send(.get, url)
+            #expect(full.status == .ok)
+            #expect(Array(buffer: full.body) == bytes)
+            let part = try await client.send(.get, url, headers: [.range: "bytes=10-19"])
+            #expect(part.status == .partialContent)
+            #expect(Array(buffer: part.body) == Array(bytes[10...19]))
+            // Another recording's content with this token: not ours to show.
+            let token = String(url.split(separator: "=", maxSplits: 1)[1])
+            #expect(try await client.send(.get, "/recordings/\(other.id)/content?token=\(token)").status == .notFound)
+            // Another user cannot make one; nobody can without a token.
+            #expect(try await client.send(.post, "/recordings/\(recording.id)/link", token: try TestUser().token).status == .notFound)
+            #expect(try await client.send(.post, "/recordings/\(recording.id)/link").status == .unauthorized)
+            #expect(try await client.send(.get, "/recordings/\(recording.id)/content").status == .unauthorized)
+            // Into the trash: the link stops at once.
+            #expect(try await client.send(.delete, "/recordings/\(recording.id)", token: user.token).status == .noContent)
+            #expect(try await client.send(.get, url).status == .notFound)
+        }
+    }
+
+    @Test func aLinkExpiresAndCannotBeForged() {
+        let links = ContentLinks(serviceTokenSecret: TestEnvironment.serviceTokenSecret, lifetime: .seconds(60))
+        let (recording, owner) = (UUID(), UUID())
+        let now = Date()
+        let link = links.make(recordingID: recording, ownerID: owner, now: now)
+        #expect(links.check(token: link.token, recordingID: recording, now: now) == .valid(ownerID: owner))
+        #expect(links.check(token: link.token, recordingID: recording, now: now.addingTimeInterval(61)) == .expired)
+        #expect(links.check(token: link.token, recordingID: UUID(), now: now) == .invalid)
+        var bytes = try! #require(Base64URL.decode(link.token))
+        bytes[20] ^= 1  // a later expiry, same signature
+        #expect(links.check(token: Base64URL.encode(bytes), recordingID: recording, now: now) == .invalid)
+        let otherKey = ContentLinks(serviceTokenSecret: "another-secret-0123456789abcdef0123456789", lifetime: .seconds(60))
+        #expect(otherKey.check(token: link.token, recordingID: recording, now: now) == .invalid)
+    }
 }

@@ -11,6 +11,10 @@
 #   install_find_aiosmtpd            path of a python3 that imports aiosmtpd (PyPI aiosmtpd, in
 #                                    a venv): it runs scripts/lib/smtp_sink.py
 #   install_find_docker_compose      path of docker-compose (Debian package docker-compose)
+#   install_find_chromium            path of chromium      (Debian package chromium)
+#   install_find_chromedriver        path of chromedriver  (Debian package chromium-driver)
+#   install_find_selenium            path of a python3 that imports selenium (PyPI selenium, in
+#                                    a venv): it runs the browser tests, tests/web/test_web.py
 #
 # Each finder prints the path on stdout and returns 0, installing first when the program is
 # missing and it can; otherwise it prints one line on stderr saying exactly what is missing
@@ -23,8 +27,9 @@
 # docker-compose comes from Debian only: `pip install docker-compose` (1.29.2, the last
 # Python release) does not build on Python 3.11 (its PyYAML<6 pin fails to compile).
 #
-# Env: WEED, ST, NGINX, DOCKER_COMPOSE (use this executable), AIOSMTPD_PYTHON (use this
-#      python3, which must import aiosmtpd), PG_BINDIR (see postgres.sh),
+# Env: WEED, ST, NGINX, DOCKER_COMPOSE, CHROMIUM, CHROMEDRIVER (use this executable),
+#      AIOSMTPD_PYTHON, SELENIUM_PYTHON (use this python3, which must import aiosmtpd or
+#      selenium), PG_BINDIR (see postgres.sh),
 #      INSTALL_NO=1 (never install; only find and report).
 
 install_log() { echo "install: $*" >&2; }
@@ -227,5 +232,43 @@ install_find_aiosmtpd() {
     install_pip_venv aiosmtpd aiosmtpd "$venv" || return 1
     "$python" -c 'import aiosmtpd' >/dev/null 2>&1 ||
         { install_missing aiosmtpd "pip install aiosmtpd" "installed aiosmtpd but $python cannot import it"; return 1; }
+    echo "$python"
+}
+
+# The browser of the web tests and its driver, both from Debian, so that their versions
+# match (Selenium's own driver download cannot reach the network here).
+install_find_chromium() {
+    local rc=0
+    install_override CHROMIUM "apt-get install chromium" || rc=$?
+    ((rc == 2)) || return "$rc"
+    install_via_apt chromium chromium /usr/bin/chromium
+}
+
+install_find_chromedriver() {
+    local rc=0
+    install_override CHROMEDRIVER "apt-get install chromium-driver" || rc=$?
+    ((rc == 2)) || return "$rc"
+    install_via_apt chromedriver chromium-driver /usr/bin/chromedriver
+}
+
+# Selenium is a library, like aiosmtpd: what is wanted is a python that imports it (the
+# venv's, tried with an import for the same reason as above).
+install_find_selenium() {
+    local rc=0 venv python package="selenium>=4.11,<5"
+    python="$(install_override SELENIUM_PYTHON "pip install selenium (into the venv of that python)")" || rc=$?
+    if ((rc == 0)); then
+        "$python" -c 'import selenium' >/dev/null 2>&1 ||
+            { install_missing "selenium for SELENIUM_PYTHON=$SELENIUM_PYTHON" "$python -m pip install selenium"; return 1; }
+        echo "$python"
+        return 0
+    fi
+    ((rc == 2)) || return "$rc"
+    venv="$(install_venv_dir selenium)"
+    python="$venv/bin/python3"
+    "$python" -c 'import selenium' >/dev/null 2>&1 && { echo "$python" && return 0; }
+    [[ "${INSTALL_NO:-0}" == 1 ]] || rm -rf "$venv"
+    install_pip_venv selenium "$package" "$venv" || return 1
+    "$python" -c 'import selenium' >/dev/null 2>&1 ||
+        { install_missing selenium "pip install selenium" "installed selenium but $python cannot import it"; return 1; }
     echo "$python"
 }

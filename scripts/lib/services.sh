@@ -20,11 +20,12 @@
 #                OUTBOX_TARGETS name=URL|URL,... of every instance of every outbox target
 #                NAME           $NAME from the caller's environment (it must be set)
 #   knobs      optional tuning variables, handed over only when set in the caller's
-#              environment (each has a default in the service; compose need not set them)
+#              environment (each has a default in the service; compose need not set them);
+#              one ending in "_" is a prefix: every variable starting with it (OIDC_)
 SERVICES_TABLE='
-auth      | 8081 | no  | no  | BCRYPT_COST=12 OUTBOX_TARGETS | USER_DELETION_REDELIVERY_SECONDS LOGIN_THROTTLE_FREE_FAILURES LOGIN_THROTTLE_BASE_DELAY_SECONDS LOGIN_THROTTLE_MAX_DELAY_SECONDS LOGIN_THROTTLE_WINDOW_SECONDS SMTP_URL SMTP_CA_FILE SMTP_TIMEOUT_SECONDS MAIL_FROM MAIL_APP_NAME PUBLIC_BASE_URL MAIL_TEMPLATES_DIR EMAIL_VERIFY_TOKEN_TTL_SECONDS PASSWORD_RESET_TOKEN_TTL_SECONDS MAIL_RETRY_BASE_SECONDS MAIL_RETRY_MAX_SECONDS MAIL_GIVE_UP_SECONDS MAIL_POLL_INTERVAL_SECONDS
+auth      | 8081 | no  | no  | BCRYPT_COST=12 OUTBOX_TARGETS | USER_DELETION_REDELIVERY_SECONDS LOGIN_THROTTLE_FREE_FAILURES LOGIN_THROTTLE_BASE_DELAY_SECONDS LOGIN_THROTTLE_MAX_DELAY_SECONDS LOGIN_THROTTLE_WINDOW_SECONDS SMTP_URL SMTP_CA_FILE SMTP_TIMEOUT_SECONDS MAIL_FROM MAIL_APP_NAME PUBLIC_BASE_URL MAIL_TEMPLATES_DIR EMAIL_VERIFY_TOKEN_TTL_SECONDS PASSWORD_RESET_TOKEN_TTL_SECONDS MAIL_RETRY_BASE_SECONDS MAIL_RETRY_MAX_SECONDS MAIL_GIVE_UP_SECONDS MAIL_POLL_INTERVAL_SECONDS OIDC_
 vote      | 8082 | yes | no  |                               |
-recording | 8083 | yes | yes |                               | RECORDING_MAX_BYTES RECORDING_TRASH_RETENTION_SECONDS RECORDING_PURGE_INTERVAL_SECONDS RECORDING_SWEEP_INTERVAL_SECONDS RECORDING_ORPHAN_GRACE_SECONDS RECORDING_UPLOADS_PER_HOUR RECORDING_UPLOAD_BURST
+recording | 8083 | yes | yes |                               | RECORDING_MAX_BYTES RECORDING_TRASH_RETENTION_SECONDS RECORDING_PURGE_INTERVAL_SECONDS RECORDING_SWEEP_INTERVAL_SECONDS RECORDING_ORPHAN_GRACE_SECONDS RECORDING_UPLOADS_PER_HOUR RECORDING_UPLOAD_BURST RECORDING_LINK_TTL_SECONDS
 feed      | 8084 | yes | yes | AUTH_URL                      | AUTH_TIMEOUT_MS FEED_SWEEP_INTERVAL_SECONDS FEED_ORPHAN_GRACE_SECONDS FEED_POSTS_PER_HOUR FEED_POST_BURST
 '
 
@@ -187,9 +188,18 @@ service_vars_env() {
         fi
     done
     for name in ${SERVICE_KNOBS[$svc]}; do
-        [[ -n "${!name:-}" ]] && echo "$name=${!name}"
+        for var in $(knob_variables "$name"); do
+            [[ -n "${!var:-}" ]] && echo "$var=${!var}"
+        done
     done
     return 0
+}
+
+# knob_variables KNOB: the variable a knob names; a knob that ends in "_" (OIDC_) is a
+# prefix and names every variable of this shell that starts with it (each provider of
+# social sign-in brings its own OIDC_<NAME>_* settings).
+knob_variables() {
+    if [[ "$1" == *_ ]]; then compgen -v "$1" || true; else echo "$1"; fi
 }
 
 # service_environment INSTANCE: every VAR=VALUE line the instance starts with. The runner

@@ -26,7 +26,8 @@ func buildRouter(_ dependencies: AuthDependencies) async throws -> Router<AppReq
     let controller = AuthController(
         repository: dependencies.repository, hasher: hasher, tokens: tokens, refreshTokenTTL: configuration.refreshTokenTTL,
         dummyPasswordHash: try await hasher.hash("not-a-real-password-\(UUID())"), loginThrottle: configuration.loginThrottle,
-        mail: configuration.mail, mailQueue: dependencies.mailQueue, mailWakeUp: dependencies.mailWakeUp)
+        mail: configuration.mail, mailQueue: dependencies.mailQueue, mailWakeUp: dependencies.mailWakeUp,
+        socialProviders: dependencies.socialProviders())
 
     let (database, logger) = (dependencies.database, dependencies.logger)
     let router = makeServiceRouter(

@@ -21,6 +21,10 @@ public struct AuthConfiguration: ServiceConfiguration {
     var loginThrottle: LoginThrottle
     /// `SMTP_URL`, `MAIL_FROM`, `PUBLIC_BASE_URL`, ...: e-mail.
     var mail: MailSettings
+    /// `OIDC_PROVIDERS` and each one's `OIDC_<NAME>_*`: social sign-in.
+    var oidcProviders: [OIDCProvider]
+    /// `OIDC_KEYS_REFETCH_SECONDS`: the least time between two key fetches for an unknown `kid`.
+    var oidcKeysRefetch: Duration
 
     public init(reader: ConfigReader, logger: Logger) throws {
         self.common = try CommonConfiguration(reader: reader, serviceName: Self.serviceName, defaultPort: 8081, logger: logger)
@@ -30,6 +34,8 @@ public struct AuthConfiguration: ServiceConfiguration {
         self.deletionRedeliveryDelay = try reader.seconds("USER_DELETION_REDELIVERY_SECONDS", default: 60, in: 1...86_400)
         self.loginThrottle = try LoginThrottle(reader: reader)
         self.mail = try MailSettings(reader: reader)
+        self.oidcProviders = try OIDCProvider.all(reader: reader)
+        self.oidcKeysRefetch = try reader.seconds("OIDC_KEYS_REFETCH_SECONDS", default: 60, in: 0.01...3600)
         self.outboxTargets = try reader.string(forKey: "outbox.targets", default: "").split(separator: ",").map { entry in
             let parts = entry.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             let urls = parts.count == 2 ? parts[1].split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) } : []

@@ -15,6 +15,8 @@ struct AuthController: Sendable {
     let mail: MailSettings
     let mailQueue: MailQueue
     let mailWakeUp: WakeUp
+    /// The configured OpenID Connect providers, by name.
+    let socialProviders: [String: IDTokenVerifier]
 
     /// Routes that need no token.
     var publicEndpoints: RouteCollection<AppRequestContext> {
@@ -26,6 +28,7 @@ struct AuthController: Sendable {
         routes.post("email/verify", use: verifyEmail)
         routes.post("password/forgot", use: forgotPassword)
         routes.post("password/reset", use: resetPassword)
+        routes.post("social/{provider}", use: socialSignIn)
         return routes
     }
 
@@ -37,6 +40,8 @@ struct AuthController: Sendable {
         routes.delete("me", use: deleteMe)
         routes.get("verify", use: verify)
         routes.post("email/verify/resend", use: resendVerification)
+        routes.get("me/identities", use: identities)
+        routes.delete("me/identities/{provider}", use: unlink)
         return routes
     }
 
@@ -145,7 +150,8 @@ struct AuthController: Sendable {
         var newHash: String?
         if let currentPassword = body.currentPassword {
             let user = try await currentUser(context)
-            guard try await hasher.verify(currentPassword, hash: user.passwordHash) else {
+            guard let hash = user.passwordHash else { throw Self.noPassword }
+            guard try await hasher.verify(currentPassword, hash: hash) else {
                 throw APIError.forbidden("invalid_current_password", "The current password is wrong.")
             }
             if let password = body.password { newHash = try await hasher.hash(password) }
@@ -227,22 +233,92 @@ struct AuthController: Sendable {
     /// reset the password if that was not the owner.
     var securityNotice: [String: String] { ["link": "\(mail.publicBaseURL)/#/forgot"] }
 
-    /// Needs the current password (`400` without, `403` when wrong): a token alone (a stolen
-    /// one, a device left signed in) must not be able to close the account.
+    /// Needs the current password, or without one a fresh ID token of a linked provider
+    /// (`400` without either, `403` when wrong): a token alone (a stolen one, a device left
+    /// signed in) must not be able to close the account.
     @Sendable func deleteMe(request: Request, context: AuthenticatedContext) async throws -> HTTPResponse.Status {
         let body = try await request.decodeJSON(as: DeleteMeRequest.self, context: context)
-        guard let currentPassword = body.currentPassword else {
-            throw APIError.validation(field: "currentPassword", "is required to delete the account")
-        }
-        if let error = AuthRules.passwordCharacterError(currentPassword, field: "currentPassword") { throw APIError.validation([error]) }
         let user = try await currentUser(context)
-        guard try await hasher.verify(currentPassword, hash: user.passwordHash) else {
-            throw APIError.forbidden("invalid_current_password", "The current password is wrong.")
+        if let currentPassword = body.currentPassword {
+            if let error = AuthRules.passwordCharacterError(currentPassword, field: "currentPassword") { throw APIError.validation([error]) }
+            guard let hash = user.passwordHash else { throw Self.noPassword }
+            guard try await hasher.verify(currentPassword, hash: hash) else {
+                throw APIError.forbidden("invalid_current_password", "The current password is wrong.")
+            }
+        } else if let providerName = body.provider, let idToken = body.idToken {
+            guard let verifier = socialProviders[providerName.lowercased()] else { throw Self.providerNotFound }
+            let claims: IDTokenClaims
+            do {
+                claims = try await verifier.verify(idToken, nonce: nil)
+            } catch let error as IDTokenError {
+                context.logger.notice("ID token refused", metadata: ["provider": "\(providerName)", "reason": "\(error)"])
+                throw APIError.forbidden("invalid_id_token", "The ID token is not valid for this account.")
+            }
+            guard try await repository.identityOwner(provider: verifier.provider.name, subject: claims.subject, logger: context.logger) == user.id else {
+                throw APIError.forbidden("invalid_id_token", "The ID token is not valid for this account.")
+            }
+        } else {
+            throw APIError.validation([FieldError(field: "currentPassword", message: "or provider with idToken is required to delete the account")])
         }
         guard try await repository.deleteUser(id: context.user.id, logger: context.logger) else { throw Self.userGone }
         context.logger.info("account deleted", metadata: ["userId": "\(context.user.id)"])
         return .noContent
     }
+
+    // MARK: social sign-in
+
+    /// Verifies the provider's ID token and signs in, links or creates per the contract.
+    @Sendable func socialSignIn(request: Request, context: AppRequestContext) async throws -> Response {
+        let name = try context.parameters.require("provider").lowercased()
+        guard let verifier = socialProviders[name] else { throw Self.providerNotFound }
+        let body = try await request.decodeJSON(as: SocialSignInRequest.self, context: context)
+        let claims: IDTokenClaims
+        do {
+            claims = try await verifier.verify(body.idToken, nonce: body.nonce)
+        } catch let error as IDTokenError {
+            // The reason for the operator, never the token.
+            context.logger.notice("ID token refused", metadata: ["provider": "\(name)", "reason": "\(error)"])
+            throw APIError(.unauthorized, code: "invalid_id_token", detail: "The ID token is not valid.")
+        }
+        let displayName = AuthRules.normalizedName(claims.name ?? claims.email.map { String($0.prefix { $0 != "@" }) } ?? "")
+        let (refreshToken, session) = newRefreshToken(sessionID: UUID())
+        let outcome = try await repository.socialSignIn(
+            provider: name, claims: claims, name: AuthRules.nameError(displayName) == nil ? displayName : "User", session: session,
+            notice: securityNotice, logger: context.logger)
+        switch outcome {
+        case .signedIn(let user), .linked(let user):
+            if case .linked = outcome { context.logger.info("sign-in method linked", metadata: ["userId": "\(user.id)", "provider": "\(name)"]) }
+            return try sessionResponse(user, refreshToken: refreshToken, sessionID: session.sessionID).response(status: .ok)
+        case .created(let user):
+            context.logger.info("user signed up with a provider", metadata: ["userId": "\(user.id)", "provider": "\(name)"])
+            return try sessionResponse(user, refreshToken: refreshToken, sessionID: session.sessionID).response(status: .created)
+        case .accountExists:
+            throw APIError.conflict(
+                "account_exists",
+                "An account with this e-mail exists. Sign in with its password (or reset it), then sign in with the provider again to link it.")
+        case .emailRequired:
+            throw APIError(.unprocessableContent, code: "email_required", detail: "The provider did not share an e-mail address, which a new account needs.")
+        }
+    }
+
+    @Sendable func identities(request: Request, context: AuthenticatedContext) async throws -> IdentityList {
+        let found = try await repository.identities(userID: context.user.id, logger: context.logger)
+        return IdentityList(items: found.map { IdentityResponse(provider: $0.provider, email: $0.email, linkedAt: $0.linkedAt) })
+    }
+
+    @Sendable func unlink(request: Request, context: AuthenticatedContext) async throws -> HTTPResponse.Status {
+        let provider = try context.parameters.require("provider").lowercased()
+        switch try await repository.unlink(userID: context.user.id, provider: provider, logger: context.logger) {
+        case .unlinked: return .noContent
+        case .notLinked: throw APIError.notFound("identity_not_found", "No sign-in method of this provider is linked.")
+        case .lastSignInMethod:
+            throw APIError.conflict("last_sign_in_method", "This is the account's only way to sign in. Set a password (password reset) first.")
+        }
+    }
+
+    static let providerNotFound = APIError.notFound("provider_not_found", "No such sign-in provider.")
+    static let noPassword = APIError.conflict(
+        "no_password", "This account has no password. Set one through the password reset e-mail (POST /auth/password/forgot).")
 
     /// The verified claims of the caller's token, as issued.
     @Sendable func verify(request: Request, context: AuthenticatedContext) async throws -> Response {

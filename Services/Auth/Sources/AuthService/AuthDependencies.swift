@@ -47,6 +47,16 @@ struct AuthDependencies: Sendable {
         return Mailer(queue: mailQueue, settings: settings, templates: templates, wakeUp: mailWakeUp, logger: logger)
     }
 
+    /// One verifier (and key cache) per configured provider; their fetches use the service pool.
+    func socialProviders() -> [String: IDTokenVerifier] {
+        Dictionary(uniqueKeysWithValues: configuration.oidcProviders.map { provider in
+            (provider.name, IDTokenVerifier(
+                provider: provider, keys: JWKSCache(
+                    provider: provider, http: http.client, logger: logger, refetchInterval: configuration.oidcKeysRefetch.timeInterval),
+                leeway: configuration.common.tokens.leeway))
+        })
+    }
+
     func makeOutboxDispatcher() -> OutboxDispatcher {
         OutboxDispatcher(
             repository: repository,

@@ -45,6 +45,27 @@ enum EmailVerification: Sendable {
     case emailTaken
 }
 
+/// What a verified ID token led to (the contract's linking rules).
+enum SocialSignInOutcome: Sendable {
+    /// A known (provider, subject): `200`.
+    case signedIn(UserRecord)
+    /// Linked to the account with that e-mail, both sides verified: `200`.
+    case linked(UserRecord)
+    /// A new user: `201`.
+    case created(UserRecord)
+    /// An account has that e-mail, but one side never proved it: `409 account_exists`.
+    case accountExists
+    /// The token carries no usable e-mail, so no account can be made: `422`.
+    case emailRequired
+}
+
+enum UnlinkOutcome: Sendable {
+    case unlinked
+    case notLinked
+    /// It is the account's only way to sign in: `409 last_sign_in_method`.
+    case lastSignInMethod
+}
+
 enum AuthRepositoryError: Error {
     case emailTaken
 }
@@ -96,6 +117,17 @@ protocol AuthRepository: Sendable {
     /// Deletes the user and records `user.deleted` in the same transaction.
     func deleteUser(id: UUID, logger: Logger) async throws -> Bool
     func names(ids: [UUID], logger: Logger) async throws -> [UserName]
+
+    // Social sign-in: identities (provider, subject) -> user.
+    /// Signs in, links or creates per the contract, with `session`; a link queues the
+    /// "new sign-in method" message (rendered with `notice`).
+    func socialSignIn(
+        provider: String, claims: IDTokenClaims, name: String, session: NewRefreshToken, notice: [String: String], logger: Logger
+    ) async throws -> SocialSignInOutcome
+    func identities(userID: UUID, logger: Logger) async throws -> [IdentityRecord]
+    func identityOwner(provider: String, subject: String, logger: Logger) async throws -> UUID?
+    /// Never removes the last way to sign in.
+    func unlink(userID: UUID, provider: String, logger: Logger) async throws -> UnlinkOutcome
 
     // The outbox: deliveries of events to the services that must hear of them.
     /// Claims up to `limit` due deliveries for `lease` (`SKIP LOCKED`: other instances claim

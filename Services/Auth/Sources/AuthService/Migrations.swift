@@ -99,5 +99,21 @@ enum AuthMigrations {
             """,
             "CREATE INDEX mail_outbox_due ON mail_outbox (next_attempt_at) WHERE sent_at IS NULL AND failed_at IS NULL",
         ]),
+        // Social sign-in (SocialSignIn/): who signs in with which provider; accounts made
+        // that way have no password until a reset sets one.
+        Migration(version: 7, name: "identities", statements: [
+            "ALTER TABLE users ALTER COLUMN password_hash DROP NOT NULL",
+            """
+            CREATE TABLE identities (
+                provider text NOT NULL,
+                subject text NOT NULL,
+                user_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                email text,
+                linked_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (provider, subject),
+                UNIQUE (user_id, provider)
+            )
+            """,
+        ]),
     ]
 }

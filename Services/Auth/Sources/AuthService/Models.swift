@@ -7,7 +7,8 @@ struct UserRecord: Sendable {
     var id: UUID
     var email: String
     var name: String
-    var passwordHash: String
+    /// nil for an account made by social sign-in that never set a password.
+    var passwordHash: String?
     var createdAt: Date
     /// Whether the owner proved the address (a verification link, or a password reset).
     var emailVerified: Bool
@@ -28,7 +29,7 @@ struct UserResponse: ResponseCodable, Sendable {
     var email: String
     var emailVerified: Bool
     var name: String
-    /// Always true until social sign-in adds accounts without a password.
+    /// False for an account made by social sign-in that has not set a password (a reset sets one).
     var hasPassword: Bool
     var createdAt: Date
 
@@ -37,7 +38,7 @@ struct UserResponse: ResponseCodable, Sendable {
         self.email = record.email
         self.emailVerified = record.emailVerified
         self.name = record.name
-        self.hasPassword = true
+        self.hasPassword = record.passwordHash != nil
         self.createdAt = record.createdAt
     }
 }
@@ -93,6 +94,32 @@ struct UpdateMeRequest: Decodable {
 /// `DELETE /auth/me`: proof that the owner, not only a token, asks.
 struct DeleteMeRequest: Decodable {
     var currentPassword: String?
+    /// Without a password: a fresh ID token of a linked provider.
+    var provider: String?
+    var idToken: String?
+}
+
+/// `POST /auth/social/{provider}`.
+struct SocialSignInRequest: Decodable {
+    var idToken: String
+    var nonce: String?
+}
+
+/// A linked sign-in method.
+struct IdentityRecord: Sendable {
+    var provider: String
+    var email: String?
+    var linkedAt: Date
+}
+
+struct IdentityResponse: Codable, Sendable {
+    var provider: String
+    var email: String?
+    var linkedAt: Date
+}
+
+struct IdentityList: ResponseCodable, Sendable {
+    var items: [IdentityResponse]
 }
 
 struct UserName: Codable, Sendable, Equatable {

@@ -150,7 +150,7 @@ struct PostgresAuthRepository: AuthRepository {
             typealias Row = (UUID?, String?, String?, String?, Date?, Bool?, Int32?, Date?, Date)
             for try await (id, email, name, hash, createdAt, verified, failures, lastFailure, now) in rows.decode(Row.self) {
                 var user: UserRecord?
-                if let id, let email, let name, let hash, let createdAt, let verified {
+                if let id, let email, let name, let createdAt, let verified {
                     user = UserRecord(id: id, email: email, name: name, passwordHash: hash, createdAt: createdAt, emailVerified: verified)
                 }
                 let recent = failures.map { LoginFailures(count: Int($0), last: lastFailure ?? now, now: now) }
@@ -269,7 +269,7 @@ struct PostgresAuthRepository: AuthRepository {
                 RETURNING id, email, name, password_hash, created_at, email_verified, (extract(epoch FROM updated_at) * 1000000)::bigint
                 """, logger: logger)
             var found: (UserRecord, Int64)?
-            for try await (id, email, name, hash, createdAt, verified, version) in rows.decode((UUID, String, String, String, Date, Bool, Int64).self) {
+            for try await (id, email, name, hash, createdAt, verified, version) in rows.decode((UUID, String, String, String?, Date, Bool, Int64).self) {
                 found = (UserRecord(id: id, email: email, name: name, passwordHash: hash, createdAt: createdAt, emailVerified: verified), version)
             }
             guard let (user, version) = found else { return (nil, nil) }
@@ -370,6 +370,109 @@ struct PostgresAuthRepository: AuthRepository {
                 WHERE event_id = \(delivery.event.id) AND target = \(delivery.target)
                 """, logger: logger
             ).consume()
+        }
+    }
+
+    // MARK: social sign-in
+
+    func socialSignIn(
+        provider: String, claims: IDTokenClaims, name: String, session: NewRefreshToken, notice: [String: String], logger: Logger
+    ) async throws -> SocialSignInOutcome {
+        do {
+            return try await socialSignInOnce(provider: provider, claims: claims, name: name, session: session, notice: notice, logger: logger)
+        } catch let error as PSQLError where error.isUniqueViolation {
+            // Two first sign-ins of one person at once: the other made the user or the link;
+            // this one now finds it.
+            return try await socialSignInOnce(provider: provider, claims: claims, name: name, session: session, notice: notice, logger: logger)
+        }
+    }
+
+    private func socialSignInOnce(
+        provider: String, claims: IDTokenClaims, name: String, session: NewRefreshToken, notice: [String: String], logger: Logger
+    ) async throws -> SocialSignInOutcome {
+        try await committing(logger: logger) { connection in
+            // A known identity signs in to its user.
+            if let user = try await Self.firstUser(connection.query(
+                """
+                SELECT u.id, u.email, u.name, u.password_hash, u.created_at, u.email_verified
+                FROM identities i JOIN users u ON u.id = i.user_id WHERE i.provider = \(provider) AND i.subject = \(claims.subject)
+                """, logger: logger))
+            {
+                try await Self.insert(session, userID: user.id, on: connection, logger: logger)
+                return (.signedIn(user), nil)
+            }
+            guard let email = claims.email, AuthRules.emailError(email) == nil else { return (.emailRequired, nil) }
+            if let existing = try await Self.firstUser(connection.query(
+                "SELECT id, email, name, password_hash, created_at, email_verified FROM users WHERE email = \(email) FOR UPDATE",
+                logger: logger))
+            {
+                // Only when both sides proved the address: otherwise whoever registered it first
+                // (perhaps an attacker, before the owner arrives) would get the owner's account.
+                guard claims.emailVerified, existing.emailVerified else { return (.accountExists, nil) }
+                try await Self.link(provider: provider, claims: claims, userID: existing.id, on: connection, logger: logger)
+                try await Self.insert(session, userID: existing.id, on: connection, logger: logger)
+                try await MailQueue.enqueue(
+                    NewMail(kind: .identityLinked, recipient: existing.email, values: notice.merging(["name": existing.name, "provider": provider]) { $1 }),
+                    on: connection, logger: logger)
+                return (.linked(existing), nil)
+            }
+            let rows = try await connection.query(
+                """
+                INSERT INTO users (id, email, name, password_hash, email_verified) VALUES (\(UUID()), \(email), \(name), NULL, \(claims.emailVerified))
+                RETURNING id, email, name, password_hash, created_at, email_verified
+                """, logger: logger)
+            guard let user = try await Self.firstUser(rows) else { throw MissingRowError() }
+            try await Self.link(provider: provider, claims: claims, userID: user.id, on: connection, logger: logger)
+            try await Self.insert(session, userID: user.id, on: connection, logger: logger)
+            return (.created(user), nil)
+        }
+    }
+
+    private static func link(provider: String, claims: IDTokenClaims, userID: UUID, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query(
+            "INSERT INTO identities (provider, subject, user_id, email) VALUES (\(provider), \(claims.subject), \(userID), \(claims.email))",
+            logger: logger
+        ).consume()
+    }
+
+    func identities(userID: UUID, logger: Logger) async throws -> [IdentityRecord] {
+        try await database.read(logger: logger) { connection in
+            let rows = try await connection.query(
+                "SELECT provider, email, linked_at FROM identities WHERE user_id = \(userID) ORDER BY linked_at, provider", logger: logger)
+            var found: [IdentityRecord] = []
+            for try await (provider, email, linkedAt) in rows.decode((String, String?, Date).self) {
+                found.append(IdentityRecord(provider: provider, email: email, linkedAt: linkedAt))
+            }
+            return found
+        }
+    }
+
+    func identityOwner(provider: String, subject: String, logger: Logger) async throws -> UUID? {
+        try await database.read(logger: logger) { connection in
+            let rows = try await connection.query(
+                "SELECT user_id FROM identities WHERE provider = \(provider) AND subject = \(subject)", logger: logger)
+            for try await owner in rows.decode(UUID.self) { return owner }
+            return nil
+        }
+    }
+
+    func unlink(userID: UUID, provider: String, logger: Logger) async throws -> UnlinkOutcome {
+        try await committing(logger: logger) { connection in
+            // The user's row is locked, so two unlinks at once cannot both leave it without a way in.
+            let rows = try await connection.query(
+                """
+                SELECT u.password_hash IS NOT NULL, (SELECT count(*) FROM identities WHERE user_id = u.id)::int,
+                       EXISTS (SELECT 1 FROM identities WHERE user_id = u.id AND provider = \(provider))
+                FROM users u WHERE u.id = \(userID) FOR UPDATE
+                """, logger: logger)
+            var state: (Bool, Int, Bool)?
+            for try await row in rows.decode((Bool, Int, Bool).self) { state = row }
+            guard let (hasPassword, count, linked) = state, linked else { return (.notLinked, nil) }
+            guard hasPassword || count > 1 else { return (.lastSignInMethod, nil) }
+            try await connection.query(
+                "DELETE FROM identities WHERE user_id = \(userID) AND provider = \(provider)", logger: logger
+            ).consume()
+            return (.unlinked, nil)
         }
     }
 
@@ -480,7 +583,7 @@ struct PostgresAuthRepository: AuthRepository {
 
     private static func firstUser(_ rows: PostgresRowSequence) async throws -> UserRecord? {
         var user: UserRecord?
-        for try await (id, email, name, hash, createdAt, verified) in rows.decode((UUID, String, String, String, Date, Bool).self) {
+        for try await (id, email, name, hash, createdAt, verified) in rows.decode((UUID, String, String, String?, Date, Bool).self) {
             user = UserRecord(id: id, email: email, name: name, passwordHash: hash, createdAt: createdAt, emailVerified: verified)
         }
         return user

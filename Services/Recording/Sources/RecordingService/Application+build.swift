@@ -29,7 +29,9 @@ func buildRouter(_ dependencies: RecordingDependencies) throws -> Router<AppRequ
         repository: dependencies.repository, storage: dependencies.storage,
         receiver: UploadReceiver(storage: dependencies.storage, maxBytes: configuration.maxUploadBytes),
         purger: dependencies.purger, trashRetention: configuration.trashRetention, tokens: tokens,
-        uploadLimiter: dependencies.uploadLimiter)
+        uploadLimiter: dependencies.uploadLimiter,
+        contentLinks: ContentLinks(
+            serviceTokenSecret: configuration.common.serviceTokenSecret, lifetime: configuration.contentLinkLifetime))
 
     let (database, logger) = (dependencies.database, dependencies.logger)
     let storageProbe = StorageWriteProbe(storage: dependencies.storage)
@@ -43,6 +45,7 @@ func buildRouter(_ dependencies: RecordingDependencies) throws -> Router<AppRequ
     // Uploads stream `request.body` and count the bytes themselves (RECORDING_MAX_BYTES); the
     // context's maxUploadSize only limits `collect`, which these routes use for small JSON only.
     router.group("recordings", context: AuthenticatedContext.self).addRoutes(controller.endpoints)
+    router.group("recordings", context: OptionalAuthContext.self).addRoutes(controller.contentEndpoints)
     router.internalRoutes(credentials: credentials).addRoutes(
         UserEventsController(events: dependencies.userEvents, handler: RecordingUserEventHandler(purger: dependencies.purger, uploadLimiter: dependencies.uploadLimiter)).endpoints)
     return router

@@ -111,3 +111,10 @@ enum RecordingRules {
 
     static let notFound = APIError.notFound("recording_not_found", "No such recording.")
 }
+
+/// `POST /recordings/{id}/link`: a gateway path that serves the content without a token
+/// until `expiresAt`.
+struct ContentLinkResponse: ResponseCodable, Sendable {
+    var url: String
+    var expiresAt: Date
+}

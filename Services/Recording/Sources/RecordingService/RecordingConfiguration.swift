@@ -22,6 +22,8 @@ public struct RecordingConfiguration: ServiceConfiguration {
     public var orphanGrace: Duration
     /// Uploads per user (`RECORDING_UPLOADS_PER_HOUR`, `RECORDING_UPLOAD_BURST`).
     public var uploadLimit: UserRateLimit
+    /// How long a signed content link works (`RECORDING_LINK_TTL_SECONDS`).
+    public var contentLinkLifetime: Duration
 
     public init(reader: ConfigReader, logger: Logger) throws {
         self.common = try CommonConfiguration(reader: reader, serviceName: Self.serviceName, defaultPort: 8083, logger: logger)
@@ -31,6 +33,7 @@ public struct RecordingConfiguration: ServiceConfiguration {
         self.purgeInterval = try reader.seconds("RECORDING_PURGE_INTERVAL_SECONDS", default: 60, in: 0.01...86_400)
         self.sweepInterval = try reader.seconds("RECORDING_SWEEP_INTERVAL_SECONDS", default: 3600, in: 0.01...86_400)
         self.orphanGrace = try reader.seconds("RECORDING_ORPHAN_GRACE_SECONDS", default: 3600, in: 0...604_800)
+        self.contentLinkLifetime = try reader.seconds("RECORDING_LINK_TTL_SECONDS", default: 600, in: 10...86_400)
         self.uploadLimit = try UserRateLimit(
             action: "upload", reader: reader, perHour: "RECORDING_UPLOADS_PER_HOUR", burst: "RECORDING_UPLOAD_BURST",
             defaultPerHour: 120, defaultBurst: 30)

@@ -16,6 +16,7 @@ struct RecordingController: Sendable {
     let tokens: AccessTokens
     /// Taken from before the body is read: a refused upload costs no bytes.
     let uploadLimiter: UserRateLimiter
+    let contentLinks: ContentLinks
 
     var endpoints: RouteCollection<AuthenticatedContext> {
         let routes = RouteCollection(context: AuthenticatedContext.self)
@@ -25,6 +26,13 @@ struct RecordingController: Sendable {
         routes.patch(":id", use: rename)
         routes.delete(":id", use: delete)
         routes.post(":id/restore", use: restore)
+        routes.post(":id/link", use: link)
+        return routes
+    }
+
+    /// The content: with the owner's token, or with a signed link's `?token=` and no header.
+    var contentEndpoints: RouteCollection<OptionalAuthContext> {
+        let routes = RouteCollection(context: OptionalAuthContext.self)
         routes.get(":id/content", use: content)
         routes.head(":id/content", use: content)
         return routes
@@ -123,9 +131,34 @@ struct RecordingController: Sendable {
         return RecordingResponse(record)
     }
 
-    /// The bytes, streamed from the store: `Range`, `If-None-Match`, `HEAD`.
-    @Sendable func content(request: Request, context: AuthenticatedContext) async throws -> Response {
+    /// A signed link to the content for a player that cannot send the token (see `ContentLinks`).
+    @Sendable func link(request: Request, context: AuthenticatedContext) async throws -> ContentLinkResponse {
         let record = try await ownRecording(context)
+        let link = contentLinks.make(recordingID: record.id, ownerID: record.ownerID)
+        return ContentLinkResponse(
+            url: "/recordings/\(record.id.apiString)/content?token=\(link.token)", expiresAt: link.expiresAt)
+    }
+
+    /// The bytes, streamed from the store: `Range`, `If-None-Match`, `HEAD`. The owner's
+    /// bearer token, or a signed link's `?token=` (a forged one is `404`, like any recording
+    /// the caller may not see; an expired one `403 link_expired`: ask for a new link).
+    @Sendable func content(request: Request, context: OptionalAuthContext) async throws -> Response {
+        let id = try context.parameters.id("id", orNotFound: RecordingRules.notFound)
+        let ownerID: UUID
+        if let token = request.uri.queryParameters["token"].map(String.init) {
+            switch contentLinks.check(token: token, recordingID: id) {
+            case .valid(let owner): ownerID = owner
+            case .expired: throw APIError.forbidden("link_expired", "This link has expired. Ask for a new one.")
+            case .invalid: throw RecordingRules.notFound
+            }
+        } else if let user = context.user {
+            ownerID = user.id
+        } else {
+            throw APIError.missingToken
+        }
+        guard let record = try await repository.recording(id: id, ownerID: ownerID, logger: context.logger) else {
+            throw RecordingRules.notFound
+        }
         let download = ObjectDownload(
             key: try ObjectKey(record.objectKey), size: record.sizeBytes, contentType: record.contentType,
             entityTag: record.sha256, contentDisposition: ContentDisposition.attachment(fileName: record.fileName))
