@@ -43,6 +43,29 @@ struct RecordingTrashTests {
         }
     }
 
+    /// Several replicas purge without coordinating: each removal is idempotent (an object
+    /// deleted twice is fine) and each row goes once, so two purgers at once remove every due
+    /// recording, and count each one once.
+    @Test func twoPurgersAtOnceRemoveEachRecordingOnce() async throws {
+        try await withRecordingService(extra: ["RECORDING_TRASH_RETENTION_SECONDS": "3600"]) { client, harness in
+            let user = try TestUser()
+            for _ in 0..<12 {
+                let recording = try await client.createRecording(token: user.token)
+                #expect(try await client.send(.delete, "/recordings/\(recording.id)", token: user.token).status == .noContent)
+            }
+            try await harness.execute("UPDATE recordings SET purge_after = now() - interval '1 second'")
+            let dependencies = harness.dependencies
+            let replica = TrashPurger(
+                repository: dependencies.repository, storage: dependencies.storage, interval: .seconds(3600), logger: TestEnvironment.logger)
+            async let first = dependencies.purger.purgeDue()
+            async let second = replica.purgeDue()
+            let purged = try await first + second
+            #expect(purged == 12)
+            #expect(try await harness.rowCount() == 0)
+            #expect(try await harness.storedKeys().isEmpty)
+        }
+    }
+
     @Test(arguments: TestStorageBackend.allCases)
     func purgeRemovesRowsAndObjectsAfterTheRetention(backend: TestStorageBackend) async throws {
         try await withRecordingService(backend, extra: ["RECORDING_TRASH_RETENTION_SECONDS": "3600"]) { client, harness in

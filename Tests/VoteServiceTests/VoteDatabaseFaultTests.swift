@@ -13,10 +13,21 @@ import Testing
 /// never stored). Each test runs against a PostgreSQL cluster of its own.
 @Suite("Vote: database faults")
 struct VoteDatabaseFaultTests {
+    /// The drill's short connection wait may refuse a first request on a loaded machine
+    /// (`503`, nothing written): the poll the drill needs is asked for until it is made.
+    static func createPollPatiently(_ client: any TestClientProtocol, owner: TestUser) async throws -> PollDTO {
+        var created: TestResponse?
+        try await eventually {
+            created = try await client.send(.post, "/polls", json: pollJSON(title: "Drill", candidates: ["A", "B"]), token: owner.token)
+            return created?.status == .created
+        }
+        return try #require(created).decode(PollDTO.self)
+    }
+
     @Test func everyAcknowledgedVoteSurvivesAFastShutdownAndACrash() async throws {
         try await FaultablePostgres.with { database in
             try await withVoteService(databaseURL: database.url(database: "service"), extra: database.serviceVariables) { client, _ in
-                let poll = try await client.createPoll(try TestUser(), candidates: ["A", "B"])
+                let poll = try await Self.createPollPatiently(client, owner: try TestUser())
                 try await database.slowCommits(on: "votes")
                 let drill = FaultDrill(bound: FaultablePostgres.requestBound)
                 let report = try await drill.run(on: database) { index in
@@ -37,14 +48,7 @@ struct VoteDatabaseFaultTests {
     @Test func aStoppedDatabaseIsA503QuicklyAndTheServiceRecoversWithoutARestart() async throws {
         try await FaultablePostgres.with { database in
             try await withVoteService(databaseURL: database.url(database: "service"), extra: database.serviceVariables) { client, _ in
-                let owner = try TestUser()
-                // The drill's short connection wait may refuse a first request on a loaded machine.
-                var created: TestResponse?
-                try await eventually {
-                    created = try await client.send(.post, "/polls", json: pollJSON(title: "Drill", candidates: ["A", "B"]), token: owner.token)
-                    return created?.status == .created
-                }
-                let poll = try #require(created).decode(PollDTO.self)
+                let poll = try await Self.createPollPatiently(client, owner: try TestUser())
                 try await database.stopFast()
 
                 // A read: nothing can have been written, so the code says so.
