@@ -157,6 +157,33 @@ struct RecordingTrashTests {
         }
     }
 
+    /// Every replica sweeps, uncoordinated: two sweeps at once over the same orphans both
+    /// succeed (deleting an object twice is no error) and leave exactly the objects with rows.
+    @Test(arguments: TestStorageBackend.allCases)
+    func twoSweepersAtOnceLeaveExactlyTheObjectsWithRows(backend: TestStorageBackend) async throws {
+        try await withRecordingService(backend, extra: ["RECORDING_ORPHAN_GRACE_SECONDS": "0"]) { client, harness in
+            let user = try TestUser()
+            let recording = try await client.createRecording(token: user.token)
+            for _ in 0..<20 {
+                let orphan = try ObjectKey("recordings/\(UUID().uuidString.lowercased())")
+                try await harness.storage.put(orphan, body: ObjectBody([1, 2, 3]), length: 3)
+            }
+            let repository = harness.dependencies.repository
+            let replica = OrphanObjectSweeper(
+                storage: harness.storage, prefix: "recordings/", interval: .seconds(3600), grace: .zero, logger: TestEnvironment.logger
+            ) { keys in try await repository.existingObjectKeys(keys, logger: TestEnvironment.logger) }
+            let expected = ["recordings/\(recording.id.uuidString.lowercased())"]
+            // S3 timestamps have one-second resolution: sweep until the orphans count as old.
+            try await eventually {
+                async let first = harness.dependencies.sweeper.sweep()
+                async let second = replica.sweep()
+                _ = try await (first, second)
+                return try await harness.storedKeys() == expected
+            }
+            #expect(try await harness.storedKeys() == expected)
+        }
+    }
+
     /// The client goes away mid-body: no row, and nothing in the store once the sweeper ran.
     @Test(arguments: TestStorageBackend.allCases)
     func interruptedUploadLeavesNothing(backend: TestStorageBackend) async throws {
