@@ -186,6 +186,18 @@ struct AuthMailTests {
         }
     }
 
+    /// `421` (the server closes the connection) is temporary too: retried, delivered once.
+    @Test func aServerThatIsBusyAndClosesIsTriedAgain() async throws {
+        try await withAuthService(extra: try TestMail.variables()) { client, databaseURL in
+            let email = Self.address("busy1")
+            _ = try await client.signup(email: email)
+            _ = try await TestMail.waitForMessages(to: email)
+            try await eventually { try await Self.outboxRow(databaseURL, recipient: email)?.sent == true }
+            #expect(try await Self.outboxRow(databaseURL, recipient: email)?.attempts == 2)
+            #expect(try TestMail.messages(to: email).count == 1)
+        }
+    }
+
     @Test func aConnectionThatBreaksMidMessageIsRetried() async throws {
         try await withAuthService(extra: try TestMail.variables()) { client, databaseURL in
             let email = Self.address("close")
