@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# social-demo.sh: a local OpenID provider, to try social sign-in (POST /auth/social/demo)
-# against `make up` without an account at a real provider. Needs bash, python3 (standard
-# library only), openssl and curl, as the stack itself does.
+# social-demo.sh: a local OpenID provider, to try social sign-in (POST /auth/social/demo, or
+# "Continue with Demo" in the web app) against `make up` without an account at a real
+# provider. Needs bash, python3 (standard library only), openssl and curl, as the stack
+# itself does.
 #
 #   scripts/social-demo.sh start      an RSA 2048 key (made once), the provider on
-#                                     127.0.0.1:DEMO_OIDC_PORT (discovery + JWKS), and every
-#                                     running auth instance restarted with it configured:
+#                                     127.0.0.1:DEMO_OIDC_PORT (scripts/lib/oidc_provider.py:
+#                                     discovery, JWKS and a sign-in page for the web app), and
+#                                     every running auth instance restarted with it configured:
 #                                     OIDC_PROVIDERS gets "demo" (other providers stay),
 #                                     OIDC_DEMO_ISSUER=http://127.0.0.1:PORT,
 #                                     OIDC_DEMO_CLIENT_IDS=demo-app
@@ -21,10 +23,12 @@
 #   scripts/social-demo.sh stop       the provider stopped, auth restarted without it
 #
 # Everything lives in STACK_DIR/oidc-demo/ (mode 700): key.pem (the private key, 600),
-# public.pem, provider.py and the two documents it serves, provider.pid, provider.log.
-# `make clean` deletes the folder: run `stop` first. The tokens are only as secret as
-# key.pem; auth trusts this provider only while it is configured, so `stop` when done.
-# There is no login page: the tokens come from `token`, for any e-mail, by design.
+# public.pem, provider.pid, provider.log. `make clean` deletes the folder: run `stop` first.
+# The tokens are only as secret as key.pem; auth trusts this provider only while it is
+# configured, so `stop` when done. Its sign-in page (the authorization endpoint its discovery
+# names, which auth passes on to the web app) asks for an e-mail and a name, no password,
+# and takes any: like `token`, it vouches for anyone, by design; it also takes any redirect
+# URI (a real provider sends only to the ones registered for the client).
 #
 # Env:
 #   STACK_DIR                 the stack's folder, as for scripts/stack.sh (default .stack)
@@ -49,7 +53,7 @@ STACK_DIR="${STACK_DIR%/}"
 DEMO_DIR="$STACK_DIR/oidc-demo"
 KEY="$DEMO_DIR/key.pem"
 PUBLIC_KEY="$DEMO_DIR/public.pem"
-PROVIDER="$DEMO_DIR/provider.py"
+PROVIDER="$ROOT/scripts/lib/oidc_provider.py"
 PID_FILE="$DEMO_DIR/provider.pid"
 LOG_FILE="$DEMO_DIR/provider.log"
 # The issuer the provider was started with: `token` must use the same one even when
@@ -133,54 +137,12 @@ PY
 
 # ------------------------------------------------------------------------- the provider
 
-# The server: two documents from DEMO_DIR, as JSON with a Cache-Control (auth keeps the
-# keys that long). Read at every request, so a restart of the provider is never needed to
-# serve what `start` wrote.
-write_provider() {
-    cat >"$PROVIDER" <<'PY'
-# Written by scripts/social-demo.sh: the demo OpenID provider (discovery and JWKS only).
-import argparse, http.server, os, sys
-
-parser = argparse.ArgumentParser()
-parser.add_argument("--dir", required=True)
-parser.add_argument("--port", type=int, required=True)
-args = parser.parse_args()
-ROUTES = {"/.well-known/openid-configuration": "discovery.json", "/jwks.json": "jwks.json"}
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    # As real providers answer (keep-alive; every response has a Content-Length).
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self):
-        name = ROUTES.get(self.path.split("?", 1)[0])
-        if name is None:
-            self.send_error(404, "this demo provider serves only discovery and the JWKS")
-            return
-        with open(os.path.join(args.dir, name), "rb") as file:
-            body = file.read()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "public, max-age=300")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format, *values):
-        sys.stderr.write("%s %s\n" % (self.log_date_time_string(), format % values))
-        sys.stderr.flush()
-
-server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-sys.stderr.write("demo OpenID provider on http://127.0.0.1:%d\n" % args.port)
-sys.stderr.flush()
-server.serve_forever()
-PY
-}
-
-# True when PID is this folder's provider (a reused pid, or a zombie, is not).
+# True when PID is this folder's provider (a reused pid, or a zombie, is not): the shared
+# provider with this folder's key, or the provider.py an older version of this script wrote.
 provider_is() {
     local -a args
     mapfile -d "" args 2>/dev/null <"/proc/$1/cmdline" || return 1
-    [[ " ${args[*]} " == *" $PROVIDER --dir "* ]]
+    [[ " ${args[*]} " == *" $PROVIDER "*" --key $KEY "* || " ${args[*]} " == *" $DEMO_DIR/provider.py --dir "* ]]
 }
 
 provider_pid() {
@@ -203,25 +165,21 @@ provider_stop() {
 }
 
 provider_start() {
+    # The issuer is exactly the configured OIDC_DEMO_ISSUER (the provider serves it as such).
     local issuer="http://127.0.0.1:$PORT" jwk pid deadline
     jwk="$(public_jwk)"
-    printf '{"keys":[%s]}\n' "$jwk" >"$DEMO_DIR/jwks.json"
-    # issuer must be exactly the configured OIDC_DEMO_ISSUER; no authorization endpoint:
-    # tokens come from `token`.
-    printf '{"issuer":"%s","jwks_uri":"%s/jwks.json","response_types_supported":["id_token"],"subject_types_supported":["public"],"id_token_signing_alg_values_supported":["RS256"],"claims_supported":["iss","aud","sub","iat","exp","nonce","email","email_verified","name"]}\n' \
-        "$issuer" "$issuer" >"$DEMO_DIR/discovery.json"
-    write_provider
     # A provider of an earlier start (maybe on another port) makes way.
     if pid="$(provider_pid)"; then
         sw_stop "$pid" 5
         log "provider of an earlier start stopped (pid $pid)"
     fi
-    rm -f "$PID_FILE" "$ISSUER_FILE"
+    # What an older version of this script wrote here (its own provider and documents).
+    rm -f "$PID_FILE" "$ISSUER_FILE" "$DEMO_DIR/provider.py" "$DEMO_DIR/jwks.json" "$DEMO_DIR/discovery.json"
     ports_listening "$PORT" && die "port $PORT is taken (DEMO_OIDC_PORT moves the provider)"
     echo "--- $(date '+%Y-%m-%d %H:%M:%S') starting the demo OpenID provider on $issuer" >>"$LOG_FILE"
     # Detached as the stack's own processes are (lib/instances.sh, launch_service): it
     # outlives this shell and holds none of its descriptors.
-    (sw_close_inherited_fds && exec setsid python3 -u "$PROVIDER" --dir "$DEMO_DIR" --port "$PORT" >>"$LOG_FILE" 2>&1 </dev/null) &
+    (sw_close_inherited_fds && exec setsid python3 -u "$PROVIDER" --port "$PORT" --client-id "$CLIENT_ID" --key "$KEY" >>"$LOG_FILE" 2>&1 </dev/null) &
     pid=$!
     echo "$pid" >"$PID_FILE"
     deadline=$((SECONDS + 10))
@@ -237,7 +195,8 @@ provider_start() {
     echo "$issuer" >"$ISSUER_FILE"
     log "provider started (pid $pid) on $issuer, log in $(rel "$LOG_FILE")"
     log "  discovery: $issuer/.well-known/openid-configuration"
-    log "  JWKS:      $issuer/jwks.json (kid $(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["kid"])' "$jwk"))"
+    log "  JWKS:      $issuer/jwks (kid $(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["kid"])' "$jwk"))"
+    log "  sign-in:   $issuer/authorize (the web app's \"Continue with Demo\" leads there)"
 }
 
 # ------------------------------------------------------------------------- auth
@@ -395,7 +354,7 @@ case "${1:-}" in
         ensure_key
         provider_start
         restart_auth with
-        log "auth accepts demo tokens now: $0 signin ada@example.com Ada"
+        log "auth accepts demo tokens now: $0 signin ada@example.com Ada, or \"Continue with Demo\" on the web app's sign-in page"
         ;;
     stop)
         provider_stop

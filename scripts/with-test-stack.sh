@@ -7,7 +7,10 @@
 #   E2E_GATEWAY_URL, E2E_LOG_DIR (<instance>.log: auth.log, vote.log, vote-2.log, ...,
 #   gateway.log), E2E_BIN_DIR, and per service E2E_<SERVICE>_URL (its first instance),
 #   E2E_<SERVICE>_URLS (all its instances, space-separated) and E2E_<SERVICE>_ENV (a file
-#   with the first instance's environment, VAR=VALUE lines),
+#   with the first instance's environment, VAR=VALUE lines), and the ports of the two
+#   OpenID providers that auth is configured with and the tests start: E2E_OIDC_PORT (the
+#   end-to-end tests', provider "e2e") and E2E_WEB_OIDC_PORT (the browser tests', provider
+#   "web", scripts/lib/oidc_provider.py started by tests/web/run.sh),
 # runs CMD, and stops everything afterwards, returning CMD's exit code.
 #
 # Env: E2E_SCALE (default 2) instances of every service, the gateway balancing across
@@ -74,9 +77,10 @@ done
 [[ -z "$missing" ]] || die "missing binaries in $BIN_DIR:$missing (run swift build)"
 
 # All ports at once (distinct), outside the ephemeral range: one per instance, the
-# gateway's, and one for the OpenID provider the end-to-end tests start (E2E_OIDC_PORT).
+# gateway's, one for the OpenID provider the end-to-end tests start (E2E_OIDC_PORT) and one
+# for the browser tests' (E2E_WEB_OIDC_PORT).
 instances="$(all_instances)"
-ports="$(ports_pick $(($(wc -w <<<"$instances") + 2)))" || die "no free ports"
+ports="$(ports_pick $(($(wc -w <<<"$instances") + 3)))" || die "no free ports"
 mapfile -t picked <<<"$ports"
 n=0
 for inst in $instances; do
@@ -85,6 +89,7 @@ for inst in $instances; do
 done
 gateway_port="${picked[$n]}"
 export E2E_OIDC_PORT="${picked[$((n + 1))]}"
+export E2E_WEB_OIDC_PORT="${picked[$((n + 2))]}"
 
 # The runner's part of every instance's environment (lib/services.sh adds the rest).
 # shellcheck disable=SC2317,SC2329 # called by service_environment
@@ -126,9 +131,12 @@ e2e_environment() (
         SMTP_URL="$TEST_SMTP_URL" SMTP_CA_FILE="$TEST_SMTP_CA_FILE" MAIL_RETRY_BASE_SECONDS=0.1 \
             MAIL_RETRY_MAX_SECONDS=1 MAIL_POLL_INTERVAL_SECONDS=0.2
     fi
-    # Social sign-in against the OpenID provider the end-to-end tests run on this port.
+    # Social sign-in against the OpenID providers the end-to-end tests (e2e) and the browser
+    # tests (web: its discovery names the authorization endpoint the web app sends people to)
+    # run on these ports.
     # shellcheck disable=SC2034 # read by service_environment
-    OIDC_PROVIDERS=e2e OIDC_E2E_ISSUER="http://127.0.0.1:$E2E_OIDC_PORT" OIDC_E2E_CLIENT_IDS=test-app-client \
+    OIDC_PROVIDERS=e2e,web OIDC_E2E_ISSUER="http://127.0.0.1:$E2E_OIDC_PORT" OIDC_E2E_CLIENT_IDS=test-app-client \
+        OIDC_WEB_ISSUER="http://127.0.0.1:$E2E_WEB_OIDC_PORT" OIDC_WEB_CLIENT_IDS=web-app-client \
         OIDC_KEYS_REFETCH_SECONDS=0.1
     service_environment "$1"
 )

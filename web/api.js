@@ -238,3 +238,28 @@ export async function signOut() {
     forgetSession('signout');
   }
 }
+
+/** Deletes the account, proven by {currentPassword} or, without a password, {provider, idToken}. */
+export async function deleteAccount(proof) {
+  await call('DELETE', '/auth/me', { json: proof });
+  forgetSession('deleted');
+}
+
+// --- Social sign-in -------------------------------------------------------------------
+
+let providerList = null;
+/** The providers a browser can sign in with: [{name, clientId, authorizationEndpoint}], asked once. */
+export function socialProviders() {
+  providerList ??= call('GET', '/auth/social/providers', { auth: false }).then((data) => data.items, (error) => {
+    providerList = null;
+    throw error;
+  });
+  return providerList;
+}
+
+/** Signs in with a provider's ID token; true when that made a new account (201). */
+export async function socialSignIn(provider, idToken, nonce) {
+  const res = await send('POST', `/auth/social/${encodeURIComponent(provider)}`, { json: { idToken, nonce } });
+  keepSession(await parse(res));
+  return res.status === 201;
+}

@@ -3,7 +3,7 @@
 import * as api from './api.js';
 import { route, resolve, navigate } from './router.js';
 import { h, page, describe, showQueued, flashNext } from './ui.js';
-import { signIn, signUp, forgot, reset, verify } from './view-auth.js';
+import { signIn, signUp, forgot, reset, verify, isProviderAnswer, finishSocial } from './view-auth.js';
 import { account } from './view-account.js';
 import { pollList, pollEditor, pollDetail } from './view-polls.js';
 import { board, postEditor } from './view-board.js';
@@ -51,6 +51,13 @@ async function render() {
   controller?.abort();
   controller = new AbortController();
   const { signal } = controller;
+  // A sign-in provider sent the browser back with its answer (#id_token=…): that is no page,
+  // and the token leaves the address before anything else happens.
+  if (isProviderAnswer(location.hash)) {
+    main.setAttribute('aria-busy', 'true');
+    navigate(await finishSocial());
+    return;
+  }
   const match = resolve(location.hash || '#/polls');
   if (!match) {
     location.replace('#/polls');

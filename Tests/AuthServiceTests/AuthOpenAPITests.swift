@@ -12,7 +12,12 @@ import Testing
 @Suite("Auth: OpenAPI document")
 struct AuthOpenAPITests {
     @Test func documentMatchesTheRunningService() async throws {
-        try await withAuthService { client, _ in
+        // A provider with a configured authorization endpoint: the list has an item to check.
+        let provider = [
+            "OIDC_PROVIDERS": "doc", "OIDC_DOC_ISSUER": "https://doc.example", "OIDC_DOC_CLIENT_IDS": "web",
+            "OIDC_DOC_AUTHORIZATION_URL": "https://doc.example/authorize",
+        ]
+        try await withAuthService(extra: provider) { client, _ in
             let check = try await ContractCheck(client: client)
 
             let signup = try await check.call(.post, "/auth/signup", json: #"{"email": "doc@example.com", "password": "password1", "name": "Doc"}"#)
@@ -33,6 +38,7 @@ struct AuthOpenAPITests {
             _ = try await check.call(.get, "/auth/me/identities", token: refreshed.accessToken)
             _ = try await check.call(.delete, "/auth/me/identities/none", token: refreshed.accessToken)
             _ = try await check.call(.post, "/auth/social/none", json: #"{"idToken": "x.y.z"}"#)
+            _ = try await check.call(.get, "/auth/social/providers")
             _ = try await check.call(.post, "/auth/email/verify", json: #"{"token": "not-a-token"}"#)
             _ = try await check.call(.post, "/auth/password/forgot", json: #"{"email": "doc@example.com"}"#)
             _ = try await check.call(.post, "/auth/password/forgot", json: #"{"email": "not an address"}"#)

@@ -228,6 +228,26 @@ struct AuthSocialTests {
         }
     }
 
+    /// The web app's buttons: the discovered (or configured) authorization endpoint and the
+    /// first client id; a provider with neither (a JWKS URL, no discovery) is left out.
+    @Test func browsersLearnWhereToSignIn() async throws {
+        let provider = TestOIDCProvider(keys: [Self.rsa])
+        let extra = [
+            "OIDC_PROVIDERS": "test,native,custom", "OIDC_NATIVE_ISSUER": "https://native.example", "OIDC_NATIVE_CLIENT_IDS": "app",
+            "OIDC_NATIVE_JWKS_URL": "https://native.example/keys", "OIDC_CUSTOM_ISSUER": "https://custom.example",
+            "OIDC_CUSTOM_CLIENT_IDS": "web,ios", "OIDC_CUSTOM_AUTHORIZATION_URL": "https://custom.example/login",
+        ]
+        try await Self.withProvider(provider, extra: extra) { client, issuer, _ in
+            let response = try await client.send(.get, "/auth/social/providers")
+            #expect(response.status == .ok)
+            let items = try #require(response.json["items"]?.arrayValue)
+            #expect(items == [
+                .object(["name": .string("test"), "clientId": .string(provider.clientID), "authorizationEndpoint": .string("\(issuer)/authorize")]),
+                .object(["name": .string("custom"), "clientId": .string("web"), "authorizationEndpoint": .string("https://custom.example/login")]),
+            ])
+        }
+    }
+
     @Test func aProviderThatNeverAnswersIsA503() async throws {
         let silent = TestOIDCProvider(keys: [Self.rsa])
         silent.setMode(.hanging)

@@ -138,7 +138,9 @@ public final class TestOIDCProvider: Sendable {
         let issuerBox = Mutex<String>("")
         router.get(".well-known/openid-configuration") { _, _ in
             let issuer = issuerBox.withLock { $0 }
-            return try await self.answer(["issuer": .string(issuer), "jwks_uri": .string("\(issuer)/jwks")])
+            return try await self.answer([
+                "issuer": .string(issuer), "jwks_uri": .string("\(issuer)/jwks"), "authorization_endpoint": .string("\(issuer)/authorize"),
+            ])
         }
         router.get("jwks") { _, _ in
             let (keys, extra, maxAge) = self.state.withLock { state -> ([TestSigningKey], [[String: JSONValue]], Int) in

@@ -42,7 +42,7 @@ public enum TestEnvironment {
 
     /// A user event as auth's outbox sends it to `POST /internal/events`.
     public static func userEventJSON(_ event: UserEvent) throws -> String {
-        String(decoding: try JSONEncoder.api.encode(event), as: UTF8.self)
+        String(decoding: try APIJSONEncoder().encode(event), as: UTF8.self)
     }
 
     /// A user access token as the auth service would issue it.

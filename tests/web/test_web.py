@@ -13,6 +13,7 @@ Journeys run in parallel (WEB_TEST_JOBS, default 2), each with its own browser(s
 are WebDriverWait conditions, never fixed sleeps.
 """
 
+import base64
 import concurrent.futures
 import email
 import email.policy
@@ -28,6 +29,7 @@ import threading
 import time
 import traceback
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 import wave
@@ -44,6 +46,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 GATEWAY = os.environ["E2E_GATEWAY_URL"]
 RECORDING_GATEWAY = os.environ.get("WEB_RECORDING_GATEWAY_URL", GATEWAY)
 RECORDING_GATEWAY_LOG = os.environ.get("WEB_RECORDING_GATEWAY_LOG", "")
+OIDC = os.environ.get("WEB_OIDC_URL", "")  # the test OpenID provider (scripts/lib/oidc_provider.py)
 WAIT = float(os.environ.get("WEB_TEST_WAIT", "20"))
 SHOTS = os.environ.get("WEB_SCREENSHOTS") or os.path.join(ROOT, ".stack", "screenshots")
 FILES = tempfile.mkdtemp(prefix="test-web-files.")
@@ -537,6 +540,130 @@ def forgot_password():
         b.console()
     finally:
         b.close()
+
+
+@journey
+def social_sign_in():
+    """Sign up with an OpenID provider (the implicit flow through the test provider's page),
+    sign out and in again with it, the linked identity on the account page, delete the
+    password-less account by confirming with the provider, then a new account for the same
+    person. A cancelled sign-in, and answers this tab did not ask for (a state it never sent,
+    a token for another nonce), are refused in words, and nothing is sent."""
+    check(OIDC, "WEB_OIDC_URL is not set: run through tests/web/run.sh, which starts the provider")
+    address = new_email("social")
+    b = Browser("social")
+    try:
+        b.open("/signin")
+        b.page("Sign in")
+        b.button("Continue with Web")
+        b.screenshot("sign-in-social")
+        b.click(b.button("Continue with Web"))
+        provider_sign_in(b, address, "Hedy Lamarr")
+        b.page("Polls")
+        b.flash("Welcome, Hedy Lamarr! Your new account signs in with Web.")
+        b.link("Hedy Lamarr", b.driver.find_element(By.ID, "nav"))
+        check("id_token" not in b.driver.current_url, f"the token stayed in the address: {b.driver.current_url}")
+        check(b.js("return sessionStorage.getItem('memos.social')") is None, "the sign-in attempt was kept after its answer")
+        first = b.js("return JSON.parse(localStorage.getItem('memos.session')).user")
+
+        b.nav("Hedy Lamarr")
+        b.page("Your account")
+        b.click(b.button("Sign out", b.card("Sign out")))
+        b.page("Sign in")
+        b.click(b.button("Continue with Web"))
+        provider_sign_in(b, address, "Hedy Lamarr")
+        b.page("Polls")
+        b.flash("Welcome back, Hedy Lamarr.")
+        check(b.js("return JSON.parse(localStorage.getItem('memos.session')).user.id") == first["id"], "a known identity made another account")
+
+        b.nav("Hedy Lamarr")
+        b.page("Your account")
+        methods = b.card("Sign-in methods")
+        check(f"web: {address}" in methods.text and "No password yet" in methods.text, f"sign-in methods: {methods.text!r}")
+        check("signs in with a provider only" in b.card("Password").text, "the password card offers a change without a password")
+        section = b.card("Delete the account")
+        check(not b.all("input[type=password]", section), "deleting a password-less account asks for a password")
+        b.click(b.button("Confirm with Web", section))
+        b.confirm("Delete everything")
+        provider_sign_in(b, address, "Hedy Lamarr")
+        b.page("Create an account")
+        b.flash("Your account and everything in it are deleted.")
+        check(b.js("return localStorage.getItem('memos.session')") is None, "the session is still stored after deleting")
+
+        # The same person again: a new account (201), through the browser as before.
+        b.click(b.button("Continue with Web"))
+        provider_sign_in(b, address, "Hedy Lamarr")
+        b.page("Polls")
+        b.flash("Welcome, Hedy Lamarr! Your new account signs in with Web.")
+        session = b.js("return JSON.parse(localStorage.getItem('memos.session'))")
+        status, _, me = api("GET", "/auth/me", token=session["accessToken"])
+        check(status == 200 and me["id"] != first["id"] and me["email"] == address and me["hasPassword"] is False,
+              f"signing in after the deletion: {status} {me} (the deleted account was {first['id']})")
+        b.nav("Hedy Lamarr")
+        b.page("Your account")
+        b.click(b.button("Sign out", b.card("Sign out")))
+        b.page("Sign in")
+
+        # Cancelled at the provider: said in words.
+        b.click(b.button("Continue with Web"))
+        provider_sign_in(b, address, "Hedy Lamarr", action="Cancel")
+        b.page("Sign in")
+        b.flash("Web did not sign you in: The person cancelled the sign-in.")
+
+        # An answer for a request this tab never made (a state it did not send): refused, the
+        # token out of the address, nothing sent. The real attempt is spent with it.
+        posts = social_posts()
+        b.click(b.button("Continue with Web"))
+        b.until(lambda: b.driver.current_url.startswith(OIDC + "/authorize"), "the provider's page")
+        b.driver.get(f"{b.base}/#id_token=x&state=bogus")
+        b.page("Sign in")
+        b.flash("is not for a request made here, so it was ignored")
+        check("id_token" not in b.driver.current_url, f"the token stayed in the address: {b.driver.current_url}")
+        check(b.js("return sessionStorage.getItem('memos.social')") is None, "the attempt survived a wrong answer")
+
+        # This tab's state, but a token made for another request (its nonce): refused too.
+        b.click(b.button("Continue with Web"))
+        b.until(lambda: b.driver.current_url.startswith(OIDC + "/authorize"), "the provider's page")
+        b.driver.back()
+        b.page("Sign in")
+        state = b.js("return JSON.parse(sessionStorage.getItem('memos.social')).state")
+        b.js("window.__sent = []; const f = window.fetch;"
+             "window.fetch = (url, init) => { window.__sent.push(`${init?.method || 'GET'} ${url}`); return f(url, init); }")
+        other = ".".join(base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
+                         for part in ({"alg": "RS256"}, {"nonce": "another request's"})) + ".c2ln"
+        b.js("location.hash = arguments[0]", "#" + urllib.parse.urlencode({"id_token": other, "state": state}))
+        b.flash("The answer from Web is not for the request made here")
+        b.page("Sign in")
+        sent = b.js("return window.__sent")
+        check(not [r for r in sent if "/auth/social/web" in r or r.startswith("DELETE")], f"a refused answer was sent on: {sent}")
+        check(social_posts() == posts, "a refused answer reached POST /auth/social (the gateway's log)")
+        check(b.js("return localStorage.getItem('memos.session')") is None, "a refused answer signed in")
+        b.console()
+    finally:
+        b.close()
+
+
+def provider_sign_in(b, address, name, action="Continue"):
+    """The test provider's page (scripts/lib/oidc_provider.py): who signs in, then back to the app."""
+    b.until(lambda: b.driver.current_url.startswith(OIDC + "/authorize"), "the provider's sign-in page")
+    form = b.one("form[action='/authorize']")
+    if action == "Continue":
+        for field, value in (("email", address), ("name", name)):
+            control = form.find_element(By.NAME, field)
+            control.clear()
+            control.send_keys(value)
+        check(form.find_element(By.NAME, "email_verified").is_selected(), "'e-mail verified' is not ticked")
+    b.click(b.by_xpath(f".//button[normalize-space()={xpath_text(action)}]", f"the provider's '{action}'", form))
+    b.until(lambda: b.driver.current_url.startswith(b.base + "/"), "the way back to the app")
+
+
+def social_posts():
+    """How many POST /auth/social/... the stack's gateway has answered (its access log)."""
+    log = os.path.join(os.environ.get("E2E_LOG_DIR", ""), "gateway.log")
+    if not os.path.exists(log):
+        return 0
+    with open(log) as f:
+        return sum('"POST /auth/social/' in line for line in f)
 
 
 @journey

@@ -15,8 +15,12 @@ struct AuthController: Sendable {
     let mail: MailSettings
     let mailQueue: MailQueue
     let mailWakeUp: WakeUp
-    /// The configured OpenID Connect providers, by name.
-    let socialProviders: [String: IDTokenVerifier]
+    /// The configured OpenID Connect providers, in configuration order.
+    let socialProviders: [IDTokenVerifier]
+
+    func socialProvider(named name: String) -> IDTokenVerifier? {
+        socialProviders.first { $0.provider.name == name.lowercased() }
+    }
 
     /// Routes that need no token.
     var publicEndpoints: RouteCollection<AppRequestContext> {
@@ -28,6 +32,7 @@ struct AuthController: Sendable {
         routes.post("email/verify", use: verifyEmail)
         routes.post("password/forgot", use: forgotPassword)
         routes.post("password/reset", use: resetPassword)
+        routes.get("social/providers", use: listSocialProviders)
         routes.post("social/{provider}", use: socialSignIn)
         return routes
     }
@@ -246,10 +251,10 @@ struct AuthController: Sendable {
                 throw APIError.forbidden("invalid_current_password", "The current password is wrong.")
             }
         } else if let providerName = body.provider, let idToken = body.idToken {
-            guard let verifier = socialProviders[providerName.lowercased()] else { throw Self.providerNotFound }
+            guard let verifier = socialProvider(named: providerName) else { throw Self.providerNotFound }
             let claims: IDTokenClaims
             do {
-                claims = try await verifier.verify(idToken, nonce: nil)
+                claims = try await verifier.verify(idToken, nonce: body.nonce)
             } catch let error as IDTokenError {
                 context.logger.notice("ID token refused", metadata: ["provider": "\(providerName)", "reason": "\(error)"])
                 throw APIError.forbidden("invalid_id_token", "The ID token is not valid for this account.")
@@ -267,10 +272,27 @@ struct AuthController: Sendable {
 
     // MARK: social sign-in
 
+    /// The providers a browser can sign in with: those whose authorization endpoint is known
+    /// (asked of all at once: one provider that is down delays the list by its fetch only).
+    @Sendable func listSocialProviders(request: Request, context: AppRequestContext) async throws -> SocialProvidersResponse {
+        let endpoints = await withTaskGroup(of: (Int, String?).self) { group in
+            for (index, verifier) in socialProviders.enumerated() {
+                group.addTask { (index, await verifier.keys.authorizationEndpoint()) }
+            }
+            var found: [Int: String] = [:]
+            for await (index, endpoint) in group { found[index] = endpoint }
+            return found
+        }
+        return SocialProvidersResponse(items: socialProviders.indices.compactMap { index in
+            let provider = socialProviders[index].provider
+            return endpoints[index].map { SocialProviderResponse(name: provider.name, clientId: provider.clientIDs[0], authorizationEndpoint: $0) }
+        })
+    }
+
     /// Verifies the provider's ID token and signs in, links or creates per the contract.
     @Sendable func socialSignIn(request: Request, context: AppRequestContext) async throws -> Response {
         let name = try context.parameters.require("provider").lowercased()
-        guard let verifier = socialProviders[name] else { throw Self.providerNotFound }
+        guard let verifier = socialProvider(named: name) else { throw Self.providerNotFound }
         let body = try await request.decodeJSON(as: SocialSignInRequest.self, context: context)
         let claims: IDTokenClaims
         do {

@@ -48,13 +48,13 @@ struct AuthDependencies: Sendable {
     }
 
     /// One verifier (and key cache) per configured provider; their fetches use the service pool.
-    func socialProviders() -> [String: IDTokenVerifier] {
-        Dictionary(uniqueKeysWithValues: configuration.oidcProviders.map { provider in
-            (provider.name, IDTokenVerifier(
+    func socialProviders() -> [IDTokenVerifier] {
+        configuration.oidcProviders.map { provider in
+            IDTokenVerifier(
                 provider: provider, keys: JWKSCache(
                     provider: provider, http: http.client, logger: logger, refetchInterval: configuration.oidcKeysRefetch.timeInterval),
-                leeway: configuration.common.tokens.leeway))
-        })
+                leeway: configuration.common.tokens.leeway)
+        }
     }
 
     func makeOutboxDispatcher() -> OutboxDispatcher {

@@ -97,6 +97,19 @@ struct DeleteMeRequest: Decodable {
     /// Without a password: a fresh ID token of a linked provider.
     var provider: String?
     var idToken: String?
+    /// Checked against the token's `nonce` when sent (the web app sends the one it made).
+    var nonce: String?
+}
+
+/// `GET /auth/social/providers`.
+struct SocialProvidersResponse: ResponseEncodable, Sendable {
+    var items: [SocialProviderResponse]
+}
+
+struct SocialProviderResponse: Encodable, Sendable {
+    var name: String
+    var clientId: String
+    var authorizationEndpoint: String
 }
 
 /// `POST /auth/social/{provider}`.

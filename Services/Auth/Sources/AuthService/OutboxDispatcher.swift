@@ -83,7 +83,7 @@ actor OutboxDispatcher: Service {
                 let client = instances[(start + offset) % instances.count]
                 do {
                     let reply = try await client.send(
-                        .POST, "/internal/events", body: ByteBuffer(bytes: try JSONEncoder.api.encode(delivery.event)),
+                        .POST, "/internal/events", body: ByteBuffer(bytes: try APIJSONEncoder().encode(delivery.event)),
                         requestID: logger[metadataKey: "requestId"]?.description, logger: logger)
                     if (200..<300).contains(reply.status.code) {
                         failure = nil

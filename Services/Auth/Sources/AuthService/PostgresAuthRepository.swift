@@ -495,7 +495,7 @@ struct PostgresAuthRepository: AuthRepository {
     private func record(
         _ event: UserEvent, due delays: [Duration] = [.zero], on connection: PostgresConnection, logger: Logger
     ) async throws -> UserEvents.PendingRevocation? {
-        let payload = String(decoding: try JSONEncoder.api.encode(event), as: UTF8.self)
+        let payload = String(decoding: try APIJSONEncoder().encode(event), as: UTF8.self)
         for delay in delays {
             try await connection.query(
                 """

@@ -87,7 +87,7 @@ enum ServerSentEvent {
     static let keepalive = ByteBuffer(string: ": keepalive\n\n")
 
     static func counts(_ counts: PollCounts) throws -> ByteBuffer {
-        let json = try JSONEncoder.api.encode(counts)
+        let json = try APIJSONEncoder().encode(counts)
         var buffer = ByteBuffer(string: "event: counts\ndata: ")
         buffer.writeBytes(json)
         buffer.writeString("\n\n")

@@ -1,16 +1,6 @@
 import Foundation
 import Hummingbird
 
-extension JSONEncoder {
-    /// The contract's JSON: camelCase keys, RFC 3339 UTC timestamps, stable key order.
-    public static var api: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }
-}
-
 extension UUID {
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
@@ -74,7 +64,7 @@ extension UUID {
 extension Response {
     /// A JSON response with an explicit status (e.g. `201` with `Location`).
     public static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
-        let data = try JSONEncoder.api.encode(value)
+        let data = try APIJSONEncoder().encode(value)
         var headers = headers
         headers[.contentType] = "application/json; charset=utf-8"
         headers[.contentLength] = String(data.count)

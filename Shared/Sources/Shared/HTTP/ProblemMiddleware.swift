@@ -133,7 +133,7 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         if request.method == .head {
             return Response(status: status, headers: headers)
         }
-        let data = (try? JSONEncoder().encode(problem)) ?? Data()
+        let data = (try? APIJSONEncoder().encode(problem)) ?? []
         headers[.contentLength] = String(data.count)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }

@@ -23,7 +23,7 @@ public struct AppRequestContext: RequestContext {
 
     /// JSON bodies are small; routes that stream uploads do not collect the body.
     public var maxUploadSize: Int { 1 << 20 }
-    public var responseEncoder: JSONEncoder { .api }
+    public var responseEncoder: APIJSONEncoder { APIJSONEncoder() }
 }
 
 extension RequestContext {
@@ -48,7 +48,7 @@ public struct AuthenticatedContext: ChildRequestContext {
     }
 
     public var maxUploadSize: Int { 1 << 20 }
-    public var responseEncoder: JSONEncoder { .api }
+    public var responseEncoder: APIJSONEncoder { APIJSONEncoder() }
 }
 
 /// Context of routes where a token is optional; a token that is sent must be valid.
@@ -66,7 +66,7 @@ public struct OptionalAuthContext: ChildRequestContext {
     }
 
     public var maxUploadSize: Int { 1 << 20 }
-    public var responseEncoder: JSONEncoder { .api }
+    public var responseEncoder: APIJSONEncoder { APIJSONEncoder() }
 }
 
 /// Context of `/internal` routes: the caller is a service, proven by its credential.
@@ -83,7 +83,7 @@ public struct ServiceContext: ChildRequestContext {
         self.coreContext = context.coreContext
     }
 
-    public var responseEncoder: JSONEncoder { .api }
+    public var responseEncoder: APIJSONEncoder { APIJSONEncoder() }
 
     /// Refuses (`403`) a calling service this route does not serve: each `/internal` route
     /// names the services that may call it (least privilege between services).

@@ -19,6 +19,8 @@ actor JWKSCache {
     private var freshUntil: Date = .distantPast
     private var lastFetch: Date = .distantPast
     private var fetching: Task<[JWKPublicKey], any Error>?
+    /// Discovery's `authorization_endpoint`, once a fetch went through discovery.
+    private var discoveredAuthorizationEndpoint: String?
     /// The least time between two fetches for an unknown `kid` (`OIDC_KEYS_REFETCH_SECONDS`):
     /// tokens with made-up `kid`s must not turn into a flood of requests to the provider.
     let refetchInterval: TimeInterval
@@ -42,6 +44,18 @@ actor JWKSCache {
         guard !keys.isEmpty else { throw APIError.unavailable("The sign-in provider's keys cannot be fetched. Try again shortly.") }
         guard let key = find(kid) else { throw IDTokenError("no key \(kid ?? "(no kid)") among \(keys.count)") }
         return key
+    }
+
+    /// Where a browser signs in: configured, or from discovery (fetched with the keys when
+    /// not yet known, no more often than an unknown `kid` would; a fetch under way is waited
+    /// for). nil when neither says.
+    func authorizationEndpoint() async -> String? {
+        if let configured = provider.authorizationURL { return configured }
+        guard provider.jwksURL == nil else { return nil }
+        if discoveredAuthorizationEndpoint == nil, fetching != nil || Date().timeIntervalSince(lastFetch) >= refetchInterval {
+            await refresh(required: false)
+        }
+        return discoveredAuthorizationEndpoint
     }
 
     private func find(_ kid: String?) -> JWKPublicKey? {
@@ -80,6 +94,7 @@ actor JWKSCache {
                   document["issuer"]?.stringValue == provider.issuer, let jwksURI = document["jwks_uri"]?.stringValue
             else { throw IDTokenError("discovery document without this issuer or a jwks_uri") }
             url = jwksURI
+            discoveredAuthorizationEndpoint = document["authorization_endpoint"]?.stringValue
         }
         let (body, maxAge) = try await get(url!)
         guard case .object(let set) = JSONValue.parse(body), let entries = set["keys"]?.arrayValue else {

@@ -4,12 +4,16 @@ import Shared
 
 /// One OpenID Connect provider from configuration: `OIDC_PROVIDERS=google,kakao` and, per
 /// NAME, `OIDC_<NAME>_ISSUER`, `OIDC_<NAME>_CLIENT_IDS` (comma-separated) and optionally
-/// `OIDC_<NAME>_JWKS_URL` (otherwise discovery at `{issuer}/.well-known/openid-configuration`).
+/// `OIDC_<NAME>_JWKS_URL` (otherwise discovery at `{issuer}/.well-known/openid-configuration`)
+/// and `OIDC_<NAME>_AUTHORIZATION_URL` (otherwise discovery's `authorization_endpoint`), where
+/// the web app sends people to sign in.
 struct OIDCProvider: Sendable, Equatable {
     var name: String
     var issuer: String
+    /// The first is the web app's (`GET /auth/social/providers`).
     var clientIDs: [String]
     var jwksURL: String?
+    var authorizationURL: String?
 
     static func all(reader: ConfigReader) throws -> [OIDCProvider] {
         let names = reader.string(forKey: ConfigReader.key(forVariable: "OIDC_PROVIDERS"), default: "")
@@ -27,7 +31,8 @@ struct OIDCProvider: Sendable, Equatable {
             }
             let clientIDs = (value("CLIENT_IDS") ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             guard !clientIDs.isEmpty else { throw ConfigurationError("\(prefix)CLIENT_IDS must list the app's client id(s) at \(name).") }
-            return OIDCProvider(name: name, issuer: issuer, clientIDs: clientIDs, jwksURL: value("JWKS_URL"))
+            return OIDCProvider(
+                name: name, issuer: issuer, clientIDs: clientIDs, jwksURL: value("JWKS_URL"), authorizationURL: value("AUTHORIZATION_URL"))
         }
     }
 }

@@ -3,14 +3,17 @@
 import * as api from './api.js';
 import { navigate } from './router.js';
 import { h, page, field, bindForm, notify, notifyError, flashNext, confirmDialog, formatDate } from './ui.js';
+import { startSocial, providerLabel } from './view-auth.js';
 
 const section = (title, ...children) => h('section', { class: 'card' }, h('h2', {}, title), ...children);
+const DELETE_QUESTION = 'Delete your account with all its polls, votes, posts and recordings? This cannot be undone.';
 const submit = (label, kind = 'primary') => h('div', { class: 'actions' }, h('button', { type: 'submit', class: kind }, label));
 
 export async function account({ signal }) {
-  const [me, identities] = await Promise.all([
+  const [me, identities, providers] = await Promise.all([
     api.call('GET', '/auth/me', { signal }),
     api.call('GET', '/auth/me/identities', { signal }),
+    api.socialProviders().catch(() => []),
   ]);
   api.updateUser(me);
 
@@ -104,12 +107,23 @@ export async function account({ signal }) {
       field('Current password', { name: 'currentPassword', type: 'password', required: true, autocomplete: 'current-password' }, 'Needed to delete the account.'),
       submit('Delete my account', 'danger')),
     async ({ currentPassword }) => {
-      if (!(await confirmDialog('Delete your account with all its polls, votes, posts and recordings? This cannot be undone.', { confirm: 'Delete everything' }))) return;
-      await api.call('DELETE', '/auth/me', { json: { currentPassword } });
-      api.forgetSession('deleted');
+      if (!(await confirmDialog(DELETE_QUESTION, { confirm: 'Delete everything' }))) return;
+      await api.deleteAccount({ currentPassword });
       flashNext('Your account and everything in it are deleted.');
       navigate('/signup');
     });
+
+  // Without a password, a fresh sign-in with a linked provider proves it is the owner: the
+  // question first, then the provider's page, whose answer deletes (view-auth.js, finishSocial).
+  const linked = providers.filter((provider) => identities.items.some((identity) => identity.provider === provider.name));
+  const confirmWith = linked.length
+    ? h('div', { class: 'actions start' }, linked.map((provider) =>
+      h('button', { type: 'button', class: 'danger', onClick: async () => {
+        if (await confirmDialog(`${DELETE_QUESTION} ${providerLabel(provider.name)} asks you to confirm next.`, { confirm: 'Delete everything' })) {
+          startSocial(provider, 'delete', '/account');
+        }
+      } }, `Confirm with ${providerLabel(provider.name)}`)))
+    : h('p', {}, 'Deleting needs the password or a linked sign-in method offered here. ', h('a', { href: '#/forgot' }, 'Set a password with a reset link'));
 
   return page('Your account',
     summary,
@@ -123,5 +137,5 @@ export async function account({ signal }) {
       h('div', { class: 'actions' }, signOut)),
     section('Delete the account',
       h('p', {}, 'Everything you made goes with it: polls, votes, posts, images and recordings.'),
-      me.hasPassword ? deleteForm : h('p', {}, 'Deleting needs the password: set one first.')));
+      me.hasPassword ? deleteForm : confirmWith));
 }
