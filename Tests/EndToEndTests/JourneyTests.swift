@@ -167,7 +167,7 @@ final class LoginRequestCounter: @unchecked Sendable {
             pending += String(decoding: data, as: UTF8.self)
             var lines = pending.split(separator: "\n", omittingEmptySubsequences: false)
             pending = String(lines.removeLast())
-            count += lines.filter { $0.contains(#""hb.request.path":"/auth/login""#) }.count
+            count += lines.filter { $0.contains(#""path":"/auth/login""#) }.count
         }
     }
 }

@@ -58,7 +58,7 @@ public struct Database: Sendable {
         try await withConnection(writes: true) { connection in
             let result = try await body(connection)
             do {
-                try await connection.query("SELECT 1", logger: logger).consume()
+                for try await _ in try await connection.execute(CommitConfirmation(), logger: logger) {}
             } catch {
                 // The statement succeeded but its commit cannot be confirmed: it may or may
                 // not have taken effect. The client retries (every write is idempotent or
@@ -282,4 +282,17 @@ public struct DatabaseUnavailableError: Error, CustomStringConvertible {
     public var description: String {
         underlying.map { "database unavailable (\(reason)): \(String(reflecting: $0))" } ?? "database unavailable (\(reason))"
     }
+}
+
+/// `SELECT 1` after a write: postgres-nio sends it only once the write's `ReadyForQuery` has
+/// arrived, i.e. once the implicit transaction committed, so its answer confirms the commit.
+/// Prepared (once per connection): each confirmation is a Bind/Execute/Sync, with nothing for
+/// the server to parse or plan.
+struct CommitConfirmation: PostgresPreparedStatement {
+    static let sql = "SELECT 1"
+    static let bindingDataTypes: [PostgresDataType] = []
+    typealias Row = Int32
+
+    func makeBindings() throws -> PostgresBindings { PostgresBindings() }
+    func decodeRow(_ row: PostgresRow) throws -> Int32 { try row.decode(Int32.self) }
 }

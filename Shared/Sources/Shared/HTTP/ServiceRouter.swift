@@ -8,7 +8,8 @@ import ServiceLifecycle
 /// and the operational routes. Services add their controllers to it.
 ///
 /// Order matters: the request id is set first so every log line and error body carries it;
-/// metrics and CORS see the final response; every response gets `nosniff`; the query is
+/// the request's log line is written once everything below has answered (its status and
+/// time); metrics and CORS see the final response; every response gets `nosniff`; the query is
 /// form-decoded before anything reads it; the problem middleware sits inside them and turns
 /// every error below into problem+json.
 public func makeServiceRouter(
@@ -21,7 +22,7 @@ public func makeServiceRouter(
     _ = ServiceMetrics.bootstrap
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
-    router.add(middleware: LogRequestsMiddleware(.info))
+    router.add(middleware: RequestLogMiddleware())
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: CORSPolicyMiddleware(allowedOrigins: configuration.corsAllowedOrigins))
     router.add(middleware: NoSniffMiddleware())

@@ -42,7 +42,11 @@ public struct OperationsController<Context: RequestContext>: Sendable {
 
     public var endpoints: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
-        routes.get("health") { _, _ in ["status": "ok"] }
+        // The same bytes every time: made once (probes come every few seconds, benches faster).
+        let healthy = ByteBuffer(string: #"{"status":"ok"}"#)
+        routes.get("health") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8", .contentLength: "15"], body: .init(byteBuffer: healthy))
+        }
         routes.get("ready") { _, context in try await self.ready(context: context) }
         routes.get("metrics") { _, _ in
             var buffer = [UInt8]()
