@@ -114,6 +114,9 @@ struct GatewayHardeningTests {
     ) async throws -> Reply? {
         var configuration = HTTPClient.Configuration()
         configuration.localAddress = address
+        // A wave really at once: the default pool sends 8 at a time, and on a loaded machine
+        // 8 slow requests at a time can stay under the limit's rate for all the attempts.
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: wave)
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
             let client = try GatewayClient(http: http)
