@@ -602,6 +602,23 @@ struct CryptoTests {
         #expect(Crypto.sha256([UInt8]()) == Crypto.sha256(""))
     }
 
+    /// `UUID.random()`: version 4 with the RFC 9562 variant, in Foundation's and the API's
+    /// text forms, and no two alike.
+    @Test func randomUUIDsAreVersion4AndDistinct() {
+        let ids = (0..<2000).map { _ in UUID.random() }
+        #expect(Set(ids).count == ids.count)
+        for id in ids.prefix(200) {
+            #expect(id.uuid.6 >> 4 == 4)
+            #expect(id.uuid.8 >> 6 == 0b10)
+            #expect(UUID(uuidString: id.uuidString) == id)
+            #expect(UUID(apiString: id.apiString) == id)
+        }
+        // Not a constant pattern: every one of the 122 random bits is set in some id.
+        var seen: [UInt8] = Array(repeating: 0, count: 16)
+        for id in ids { withUnsafeBytes(of: id.uuid) { for (index, byte) in $0.enumerated() { seen[index] |= byte } } }
+        #expect(seen[6] == 0x4F && seen[8] == 0xBF && seen.enumerated().allSatisfy { [6, 8].contains($0.offset) || $0.element == 0xFF })
+    }
+
     @Test func incrementalHasherMatchesOneShot() {
         let data = Crypto.randomBytes(10_000)
         let hasher = SHA256Hasher()

@@ -52,7 +52,7 @@ let options = Options(CommandLine.arguments)
 let settings = TokenSettings(
     secret: String(repeating: "k", count: 48), issuer: "backend-auth", audience: "backend")
 let tokens = try AccessTokens(settings: settings)
-let (token, _) = try tokens.issue(userID: UUID(), name: "Benchmark User", sessionID: UUID())
+let (token, _) = try tokens.issue(userID: UUID.random(), name: "Benchmark User", sessionID: UUID.random())
 let signingInput = Array(token.utf8[..<token.utf8.lastIndex(of: UInt8(ascii: "."))!])
 let key = Array(settings.secret.utf8)
 
@@ -63,7 +63,7 @@ let keyedKey = HMACSHA256Key(key: key)
 let hmacKeyed = measure(seconds: options.seconds) { Int(keyedKey.authenticate(signingInput)[0]) }
 let verify = try measure(seconds: options.seconds) { try tokens.verify(token).name.utf8.count }
 let sign = try measure(seconds: options.seconds) {
-    try tokens.issue(userID: UUID(), name: "Benchmark User", sessionID: UUID()).token.utf8.count
+    try tokens.issue(userID: UUID.random(), name: "Benchmark User", sessionID: UUID.random()).token.utf8.count
 }
 
 // bcrypt: one thread, as each verification is; a few calls suffice at ~100 ms each.

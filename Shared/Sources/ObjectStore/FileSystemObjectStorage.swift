@@ -66,7 +66,7 @@ public struct FileSystemObjectStorage: ObjectStorage {
         _ key: ObjectKey, body: Body, length: Int64?
     ) async throws -> ObjectInfo where Body.Element == ByteBuffer {
         let target = try path(for: key)
-        let temporary = incoming.appending("\(UUID().apiString).part")
+        let temporary = incoming.appending("\(UUID.random().apiString).part")
         return try await mapErrors("put") {
             try await fileSystem.createDirectory(at: incoming, withIntermediateDirectories: true, permissions: nil)
             do {

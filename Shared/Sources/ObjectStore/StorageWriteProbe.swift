@@ -18,7 +18,7 @@ public actor StorageWriteProbe {
     public init(storage: any ObjectStorage, interval: Duration = .seconds(2)) {
         self.storage = storage
         // One key per instance: replicas probing one bucket never race on an object.
-        self.key = try! ObjectKey("readiness/probe-\(UUID().uuidString.lowercased())")
+        self.key = try! ObjectKey("readiness/probe-\(UUID.random().uuidString.lowercased())")
         self.interval = interval
     }
 

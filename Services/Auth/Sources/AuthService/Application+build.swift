@@ -25,7 +25,7 @@ func buildRouter(_ dependencies: AuthDependencies) async throws -> Router<AppReq
     let hasher = PasswordHasher(cost: configuration.bcryptCost)
     let controller = AuthController(
         repository: dependencies.repository, hasher: hasher, tokens: tokens, refreshTokenTTL: configuration.refreshTokenTTL,
-        dummyPasswordHash: try await hasher.hash("not-a-real-password-\(UUID())"), loginThrottle: configuration.loginThrottle,
+        dummyPasswordHash: try await hasher.hash("not-a-real-password-\(UUID.random())"), loginThrottle: configuration.loginThrottle,
         mail: configuration.mail, mailQueue: dependencies.mailQueue, mailWakeUp: dependencies.mailWakeUp,
         socialProviders: dependencies.socialProviders())
 

@@ -58,11 +58,11 @@ struct AuthController: Sendable {
         guard errors.isEmpty else { throw APIError.validation(errors) }
 
         let passwordHash = try await hasher.hash(body.password)
-        let (refreshToken, session) = newRefreshToken(sessionID: UUID())
+        let (refreshToken, session) = newRefreshToken(sessionID: UUID.random())
         let user: UserRecord
         do {
             user = try await repository.createUser(
-                id: UUID(), email: email, name: name, passwordHash: passwordHash, session: session,
+                id: UUID.random(), email: email, name: name, passwordHash: passwordHash, session: session,
                 verification: newEmailProof(), logger: context.logger)
         } catch AuthRepositoryError.emailTaken {
             throw Self.emailTaken
@@ -92,7 +92,7 @@ struct AuthController: Sendable {
             context.logger.notice("login failed", metadata: ["userId": "\(user.map { "\($0.id)" } ?? "none")"])
             throw APIError(.unauthorized, code: "invalid_credentials", detail: "The email or password is wrong.")
         }
-        let (refreshToken, session) = newRefreshToken(sessionID: UUID())
+        let (refreshToken, session) = newRefreshToken(sessionID: UUID.random())
         try await repository.createSession(
             userID: user.id, token: session, clearingLoginFailuresOf: failures.count > 0 ? email : nil, logger: context.logger)
         return try sessionResponse(user, refreshToken: refreshToken, sessionID: session.sessionID)
@@ -213,7 +213,7 @@ struct AuthController: Sendable {
         let body = try await request.decodeJSON(as: ResetPasswordRequest.self, context: context)
         if let error = AuthRules.passwordError(body.password) { throw APIError.validation([error]) }
         let passwordHash = try await hasher.hash(body.password)
-        let (refreshToken, session) = newRefreshToken(sessionID: UUID())
+        let (refreshToken, session) = newRefreshToken(sessionID: UUID.random())
         guard let user = try await repository.resetPassword(
             tokenHash: Crypto.sha256(body.token), passwordHash: passwordHash, session: session, notice: securityNotice,
             logger: context.logger)
@@ -303,7 +303,7 @@ struct AuthController: Sendable {
             throw APIError(.unauthorized, code: "invalid_id_token", detail: "The ID token is not valid.")
         }
         let displayName = AuthRules.normalizedName(claims.name ?? claims.email.map { String($0.prefix { $0 != "@" }) } ?? "")
-        let (refreshToken, session) = newRefreshToken(sessionID: UUID())
+        let (refreshToken, session) = newRefreshToken(sessionID: UUID.random())
         let outcome = try await repository.socialSignIn(
             provider: name, claims: claims, name: AuthRules.nameError(displayName) == nil ? displayName : "User", session: session,
             notice: securityNotice, logger: context.logger)

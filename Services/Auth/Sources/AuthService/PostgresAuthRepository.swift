@@ -418,7 +418,7 @@ struct PostgresAuthRepository: AuthRepository {
             }
             let rows = try await connection.query(
                 """
-                INSERT INTO users (id, email, name, password_hash, email_verified) VALUES (\(UUID()), \(email), \(name), NULL, \(claims.emailVerified))
+                INSERT INTO users (id, email, name, password_hash, email_verified) VALUES (\(UUID.random()), \(email), \(name), NULL, \(claims.emailVerified))
                 RETURNING id, email, name, password_hash, created_at, email_verified
                 """, logger: logger)
             guard let user = try await Self.firstUser(rows) else { throw MissingRowError() }

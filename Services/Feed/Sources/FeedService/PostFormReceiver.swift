@@ -93,7 +93,7 @@ struct PostFormReceiver: Sendable {
             head.writeBuffer(&chunk)
         }
         guard let format = ImageFormat(sniffing: head.readableBytesView) else { throw PostRules.unsupportedImage }
-        let imageID = UUID()
+        let imageID = UUID.random()
         let key = try PostRules.objectKey(postID: postID, imageID: imageID)
         let upload = try await StreamingUpload.put(
             into: storage, key: key, maxBytes: PostRules.maxImageBytes, tooLarge: PostRules.imageTooLarge

@@ -37,7 +37,7 @@ struct PostsController: Sendable {
     /// Stores the images first, then commits the row with them; on any failure the images go again.
     @Sendable func create(request: Request, context: AuthenticatedContext) async throws -> Response {
         try await postLimiter.take(for: context.user.id, logger: context.logger)
-        let id = UUID()
+        let id = UUID.random()
         var stored: [PostImageRecord] = []
         let record: PostRecord
         do {

@@ -41,7 +41,7 @@ struct RecordingController: Sendable {
     /// Streams the file into the store, then commits the row; the object goes again if the row does not.
     @Sendable func upload(request: Request, context: AuthenticatedContext) async throws -> Response {
         try await uploadLimiter.take(for: context.user.id, logger: context.logger)
-        let id = UUID()
+        let id = UUID.random()
         let objectKey = RecordingRules.objectKey(id)
         let key = try ObjectKey(objectKey)
         let received: ReceivedUpload

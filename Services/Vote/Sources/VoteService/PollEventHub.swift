@@ -9,7 +9,7 @@ import Synchronization
 /// slow client costs one snapshot of memory and never holds up the others. `signals`
 /// wakes the writer (buffer of one) whenever there is something to send.
 final class PollSubscription: Sendable {
-    let id = UUID()
+    let id = UUID.random()
     let pollID: UUID
     let signals: AsyncStream<Void>
     private let signal: AsyncStream<Void>.Continuation

@@ -28,8 +28,8 @@ struct PollsController: Sendable {
         let body = try await request.decodeJSON(as: CreatePollRequest.self, context: context)
         let (title, names, closesAt) = try PollRules.validate(body, now: Date())
         let poll = try await repository.createPoll(
-            NewPoll(id: UUID(), title: title, createdBy: context.user.id, closesAt: closesAt,
-                    candidates: names.map { (id: UUID(), name: $0) }),
+            NewPoll(id: UUID.random(), title: title, createdBy: context.user.id, closesAt: closesAt,
+                    candidates: names.map { (id: UUID.random(), name: $0) }),
             logger: context.logger)
         context.logger.info("poll created", metadata: ["pollId": "\(poll.id)"])
         return try Response.json(PollResponse(poll), status: .created, headers: [.location: "/polls/\(poll.id.apiString)"])

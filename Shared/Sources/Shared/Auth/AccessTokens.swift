@@ -78,7 +78,7 @@ public struct AccessTokens: Sendable {
         let claims = AccessTokenClaims(
             sub: userID.apiString, name: name, iss: settings.issuer, aud: settings.audience,
             iat: now, exp: now + Int(settings.accessTokenTTL.components.seconds),
-            jti: UUID().apiString, sid: sessionID.apiString)
+            jti: UUID.random().apiString, sid: sessionID.apiString)
         return (try jwt.sign(claims), claims)
     }
 
@@ -132,7 +132,7 @@ public struct ServiceCredentials: Sendable {
         let now = Int(clock().timeIntervalSince1970)
         return try jwt.sign(Claims(
             sub: serviceName, iss: Self.issuer, aud: target, iat: now, exp: now + lifetime,
-            jti: UUID().apiString))
+            jti: UUID.random().apiString))
     }
 
     /// The calling service's name, if the token is a valid service credential for this service.

@@ -1,3 +1,4 @@
+import Foundation
 import COpenSSL
 import Synchronization
 
@@ -338,5 +339,22 @@ public enum Base64URL {
             }
             return out
         }
+    }
+}
+
+extension UUID {
+    /// A random (version 4) UUID from OpenSSL's CSPRNG. Foundation's `UUID()` on Linux opens,
+    /// reads and closes `/dev/urandom` for every one: three system calls, ~4 µs, on paths
+    /// that make one per request or per token.
+    public static func random() -> UUID {
+        var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &bytes) { buffer in
+            guard RAND_bytes(buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), 16) == 1 else {
+                fatalError("OpenSSL RAND_bytes failed")
+            }
+        }
+        bytes.6 = bytes.6 & 0x0F | 0x40  // version 4
+        bytes.8 = bytes.8 & 0x3F | 0x80  // RFC 9562 variant
+        return UUID(uuid: bytes)
     }
 }

@@ -15,7 +15,7 @@ public struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
     public init() {}
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let requestID = request.headers[.requestID].flatMap(Self.acceptable) ?? UUID().apiString
+        let requestID = request.headers[.requestID].flatMap(Self.acceptable) ?? UUID.random().apiString
         var context = context
         context.logger[metadataKey: Self.metadataKey] = .string(requestID)
         var response = try await next(request, context)

@@ -58,7 +58,7 @@ struct MailMessage: Sendable, Equatable {
     /// The boundary between the parts; random per message.
     var boundary: String
 
-    init(from: MailAddress, to: MailAddress, subject: String, text: String, html: String, date: Date = Date(), id: UUID = UUID()) {
+    init(from: MailAddress, to: MailAddress, subject: String, text: String, html: String, date: Date = Date(), id: UUID = UUID.random()) {
         self.from = from
         self.to = to
         self.subject = subject

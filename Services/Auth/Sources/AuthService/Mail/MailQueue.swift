@@ -36,7 +36,7 @@ struct MailQueue: Sendable {
         let values = String(decoding: try JSONEncoder().encode(mail.values), as: UTF8.self)
         try await connection.query(
             """
-            INSERT INTO mail_outbox (id, kind, recipient, "values") VALUES (\(UUID()), \(mail.kind.rawValue), \(mail.recipient), \(values)::jsonb)
+            INSERT INTO mail_outbox (id, kind, recipient, "values") VALUES (\(UUID.random()), \(mail.kind.rawValue), \(mail.recipient), \(values)::jsonb)
             """, logger: logger
         ).consume()
     }
@@ -46,7 +46,7 @@ struct MailQueue: Sendable {
     func enqueueResetRequest(email: String, logger: Logger) async throws {
         try await database.write(logger: logger) { connection in
             try await connection.query(
-                "INSERT INTO mail_outbox (id, kind, recipient) VALUES (\(UUID()), \(Self.resetRequest), \(email))", logger: logger
+                "INSERT INTO mail_outbox (id, kind, recipient) VALUES (\(UUID.random()), \(Self.resetRequest), \(email))", logger: logger
             ).consume()
         }
     }
@@ -88,7 +88,7 @@ struct MailQueue: Sendable {
                     RETURNING user_id
                 )
                 INSERT INTO mail_outbox (id, kind, recipient, "values")
-                SELECT \(UUID()), \(MailKind.reset.rawValue), account.email, jsonb_build_object('name', account.name) || \(extra)::jsonb
+                SELECT \(UUID.random()), \(MailKind.reset.rawValue), account.email, jsonb_build_object('name', account.name) || \(extra)::jsonb
                 FROM account, token
                 RETURNING id
                 """, logger: logger)
