@@ -22,6 +22,10 @@ public final class OpenAPIContract: @unchecked Sendable {
                 .replacingOccurrences(of: #"\\\{[^}]+\\\}"#, with: "[^/]+", options: .regularExpression) + "$"
             return (template, try NSRegularExpression(pattern: regex), item as? [String: Any] ?? [:])
         }
+        // OpenAPI: a concrete path matches before a templated one (`/auth/social/providers`
+        // before `/auth/social/{provider}`); fewer templated segments first, whatever order
+        // the document's dictionary came in.
+        .sorted { $0.template.filter { $0 == "{" }.count < $1.template.filter { $0 == "{" }.count }
     }
 
     public struct ContractError: Error, CustomStringConvertible {
