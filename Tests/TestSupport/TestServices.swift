@@ -16,9 +16,11 @@ public enum TestEnvironment {
             "APP_ENV": "development",
             "DATABASE_URL": databaseURL,
             "DATABASE_MAX_CONNECTIONS": "10",
-            // The whole suite runs at once on two cores: a burst may queue for a connection far
-            // longer than in production. The fault tests set their own, short bound.
+            // The whole suite runs at once on two cores: a burst may queue for a connection, or
+            // behind a row lock (five refreshes of one token), far longer than in production.
+            // The fault tests set their own, short bounds.
             "DATABASE_CONNECTION_WAIT_MS": "30000",
+            "DATABASE_QUERY_TIMEOUT_MS": "30000",
             "JWT_SECRET": jwtSecret,
             "SERVICE_TOKEN_SECRET": serviceTokenSecret,
             "LOG_LEVEL": "warning",
