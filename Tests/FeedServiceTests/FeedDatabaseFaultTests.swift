@@ -14,7 +14,9 @@ struct FeedDatabaseFaultTests {
                 let id = UUID()
                 let author = TestUser(id: id, name: "Ada", token: try TestEnvironment.accessToken(userID: id, name: "Ada"))
                 try await database.slowCommits(on: "feeds")
-                let drill = FaultDrill(bound: FaultablePostgres.requestBound)
+                // A post makes two database calls, each bounded on its own: the per-user rate
+                // limit before the body, then the row (wait + timeout, 3 s, each).
+                let drill = FaultDrill(bound: FaultablePostgres.requestBound + .seconds(3))
                 let report = try await drill.run(on: database) { index in
                     let response = try await service.client.send(
                         .post, "/feeds", json: #"{"title": "post \#(index)", "content": "storm"}"#, token: author.token)

@@ -14,7 +14,9 @@ struct RecordingDatabaseFaultTests {
             try await withRecordingService(extra: database.serviceVariables) { client, harness in
                 let owner = try TestUser()
                 try await database.slowCommits(on: "recordings")
-                let drill = FaultDrill(bound: FaultablePostgres.requestBound)
+                // An upload makes two database calls, each bounded on its own: the per-user
+                // rate limit before the body, then the row (wait + timeout, 3 s, each).
+                let drill = FaultDrill(bound: FaultablePostgres.requestBound + .seconds(3))
                 let report = try await drill.run(on: database) { index in
                     let response = try await client.uploadRaw(Array("take \(index)".utf8), token: owner.token)
                     guard response.status == .created else { return .refused(status: Int(response.status.code)) }
