@@ -53,7 +53,6 @@ POSTS = env_int("BENCH_POSTS", 60)
 UPLOAD_MIB = env_int("BENCH_UPLOAD_MIB", 256)
 # The services themselves, without the gateway (scripts/bench.sh asks stack.sh).
 VOTE_URL = os.environ.get("BENCH_VOTE_URL", "http://127.0.0.1:8082")
-RECORDING_URL = os.environ.get("BENCH_RECORDING_URL", "http://127.0.0.1:8083")
 
 
 def log(message):
@@ -547,7 +546,7 @@ def scenario_transfer(results, seed):
     digest = hashlib.sha256(file.read_bytes()).hexdigest()
     token = seed.users[-1]["token"]
     pid = service_pid("recording")
-    uploads, downloads, downloads_direct, growth = [], [], [], []
+    uploads, downloads, static_downloads, growth = [], [], [], []
     direct_writes, direct_reads = [], []
     for attempt in range(3):
         w, r = storage_direct(file, size)
@@ -571,30 +570,30 @@ def scenario_transfer(results, seed):
             if status != 200:
                 raise RuntimeError(f"download: HTTP {status}")
             downloads.append(seconds)
-            # For the record: the same download from the service itself, without nginx.
-            status, seconds = curl_transfer(["-H", f"Authorization: Bearer {token}",
-                                             f"{RECORDING_URL}/recordings/{recording['id']}/content"])
+            # The download's limit: the gateway sending the same bytes as a static file
+            # (scripts/bench.sh's /bench-static/ location on this folder).
+            status, seconds = curl_transfer([f"{GATEWAY}/bench-static/{file.name}"])
             if status != 200:
-                raise RuntimeError(f"download (direct): HTTP {status}")
-            downloads_direct.append(seconds)
+                raise RuntimeError(f"download (static file): HTTP {status}")
+            static_downloads.append(seconds)
         growth.append((sampler.peak - before) / 1024)
     mib = size / 1024 / 1024
 
-    def entry(service_seconds, direct_seconds, what):
+    def entry(service_seconds, direct_seconds, what, target):
         service_rate, direct_rate = mib / statistics.median(service_seconds), mib / statistics.median(direct_seconds)
         ratio = service_rate / direct_rate
         memory = max(growth)
         return {"serviceMiBps": service_rate, "limitMiBps": direct_rate, "ratio": ratio, "limitLabel": what,
                 "serviceSeconds": service_seconds, "directSeconds": direct_seconds, "memoryGrowthMiB": memory,
-                "target": 0.5, "met": ratio >= 0.5 and memory <= 64}
+                "target": target, "met": ratio >= target and memory <= 64}
 
-    results["upload"] = entry(uploads, direct_writes, "the storage backend writing the same bytes")
-    results["download"] = entry(downloads, direct_reads, "the storage backend reading the same bytes")
-    results["download"]["serviceWithoutGatewayMiBps"] = mib / statistics.median(downloads_direct)
+    results["upload"] = entry(uploads, direct_writes, "the storage backend writing the same bytes", 0.5)
+    results["download"] = entry(downloads, static_downloads, "the gateway sending the same bytes as a static file", 0.8)
+    results["download"]["storeReadMiBps"] = mib / statistics.median(direct_reads)
     results["transferMiB"] = mib
     log(f"upload {results['upload']['serviceMiBps']:.0f} MiB/s (direct {results['upload']['limitMiBps']:.0f}), "
-        f"download {results['download']['serviceMiBps']:.0f} MiB/s (direct {results['download']['limitMiBps']:.0f}, "
-        f"service without nginx {results['download']['serviceWithoutGatewayMiBps']:.0f}), "
+        f"download {results['download']['serviceMiBps']:.0f} MiB/s (static file {results['download']['limitMiBps']:.0f}, "
+        f"the store reading {results['download']['storeReadMiBps']:.0f}), "
         f"recording RSS growth <= {max(growth):.1f} MiB")
 
 
@@ -642,9 +641,9 @@ def report(results):
         rows.append(f"| {name} {results['transferMiB']:.0f} MiB | {e['serviceMiBps']:,.0f} MiB/s | median of "
                     f"{len(e['serviceSeconds'])}: {statistics.median(e['serviceSeconds']):.2f} s | 0 "
                     f"| {e['limitMiBps']:,.0f} MiB/s ({e['limitLabel']}"
-                + (f"; the service without nginx: {e['serviceWithoutGatewayMiBps']:,.0f} MiB/s" if "serviceWithoutGatewayMiBps" in e else "")
+                + (f"; the store reading them: {e['storeReadMiBps']:,.0f} MiB/s" if "storeReadMiBps" in e else "")
                 + f") | {e['ratio']:.2f} "
-                    f"| >= 0.5, RSS +{e['memoryGrowthMiB']:.1f} MiB (<= 64) | {yes(e['met'])} |")
+                    f"| >= {e['target']}, RSS +{e['memoryGrowthMiB']:.1f} MiB (<= 64) | {yes(e['met'])} |")
     g = results["gatewayOverhead"]
     rows.append(f"| gateway overhead `GET /health` (1 conn.) | {g['gateway']['rps']:,.0f} req/s | {lat(g['gateway'])} "
                 f"| {g['gateway']['non2xx']} | direct: {lat(g['direct'])} ms | +{g['addedP50Ms']:.3f} ms p50 "
@@ -713,7 +712,7 @@ def chart(results):
                results["upload"]["serviceMiBps"], results["download"]["serviceMiBps"], results["jwt"]["jwtVerifyPerSecond"]]
     limits = [results["vote"]["limit"], results["pollRead"]["limit"], results["feedPage"]["limit"], results["login"]["limit"],
               results["upload"]["limitMiBps"], results["download"]["limitMiBps"], results["jwt"]["hmacSHA256PerSecond"]]
-    targets = [0.4, 0.5, 0.4, 0.8, 0.5, 0.5, 0.5]
+    targets = [0.4, 0.5, 0.4, 0.8, 0.5, 0.8, 0.5]
     units = ["req/s", "req/s", "req/s", "req/s", "MiB/s", "MiB/s", "ops/s"]
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(14, 5.5), gridspec_kw={"width_ratios": [3, 2]})

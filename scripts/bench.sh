@@ -103,15 +103,23 @@ main() {
     local svc
     local -a upstreams=()
     for svc in $SERVICES; do upstreams+=("$svc=$(stack addresses "$svc")"); done
+    # The stack's store, for the downloads the services hand over; and the benchmark's own
+    # folder as static files (/bench-static/), the limit of those downloads.
+    local store_files="" object_store=""
+    if [[ "$BENCH_STORAGE_BACKEND" == filesystem ]]; then
+        store_files="$(dirname "$(instance_env recording STORAGE_PATH)")"
+    elif [[ "$BENCH_S3_ENDPOINT" =~ ^http://([^/]+)/?$ ]]; then
+        object_store="${BASH_REMATCH[1]}"
+    fi
     GATEWAY_AUTH_RATE=100000r/s GATEWAY_AUTH_BURST=100000 RECORDING_MAX_BYTES="$needed" \
-        GATEWAY_EXTRA_LOCATIONS='location = /health { proxy_pass http://vote_service; }' \
+        GATEWAY_STORE_FILES="$store_files" GATEWAY_OBJECT_STORE="$object_store" \
+        GATEWAY_EXTRA_LOCATIONS="location = /health { proxy_pass http://vote_service; } location /bench-static/ { alias $BENCH_DIR/; sendfile on; tcp_nopush on; }" \
         gateway_render "$BENCH_DIR/nginx" "127.0.0.1:$BENCH_GATEWAY_PORT" "${upstreams[@]}"
     gateway_start "$BENCH_DIR/nginx" || die "the benchmark gateway did not start (see .stack/bench/nginx/logs/error.log)"
     log "benchmark gateway on http://127.0.0.1:$BENCH_GATEWAY_PORT"
 
     # The first instance of each, for the measurements that bypass the gateway.
     BENCH_VOTE_URL="http://$(stack addresses vote | cut -d' ' -f1)" \
-        BENCH_RECORDING_URL="http://$(stack addresses recording | cut -d' ' -f1)" \
         BENCH_GATEWAY_URL="http://127.0.0.1:$BENCH_GATEWAY_PORT" "$VENV/bin/python" "$ROOT/bench/bench.py"
 }
 

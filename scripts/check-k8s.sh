@@ -125,10 +125,14 @@ ROOT = os.environ["ROOT"]
 K8S_VERSION = os.environ["K8S_VERSION"]
 
 # Variables of the table (common, the service's own, the object store's) that a
-# Deployment may leave to the service's default, each with the reason. Empty: every
-# Deployment sets all of them. An entry is a decision, e.g.
+# Deployment may leave to the service's default, each with the reason. Every other one is
+# set by every Deployment. An entry is a decision, e.g.
 #   "LOG_LEVEL": "the service's default (info) is what we want everywhere",
-ALLOWED_DEFAULTS = {}
+ALLOWED_DEFAULTS = {
+    # The base's store is the endpoint of a Secret (https, say), which the gateway does not
+    # proxy: recording and feed stream downloads themselves (README, Kubernetes).
+    "STORAGE_GATEWAY_PATH": "downloads are streamed by the services",
+}
 
 def read(path):
     with open(os.path.join(ROOT, path), encoding="utf-8") as f:

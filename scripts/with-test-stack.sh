@@ -108,9 +108,23 @@ common_env() {
 }
 
 # shellcheck disable=SC2317,SC2329 # called by service_environment
+# Recording keeps its bytes in the run's SeaweedFS (with-test-seaweedfs.sh) when there is
+# one, feed in a folder: the gateway's two store locations (/_store/s3/, /_store/files/) are
+# both on the way of the suite's downloads.
 storage_env() {
+    if [[ "$1" == recording && -n "${TEST_S3_ENDPOINT:-}" ]]; then
+        echo "STORAGE_BACKEND=s3"
+        echo "S3_ENDPOINT=$TEST_S3_ENDPOINT"
+        echo "S3_REGION=${TEST_S3_REGION:-us-east-1}"
+        echo "S3_BUCKET=e2e-recording"
+        echo "S3_ACCESS_KEY_ID=$TEST_S3_ACCESS_KEY"
+        echo "S3_SECRET_ACCESS_KEY=$TEST_S3_SECRET_KEY"
+        echo "STORAGE_GATEWAY_PATH=/_store/s3/"
+        return
+    fi
     echo "STORAGE_BACKEND=filesystem"
     echo "STORAGE_PATH=$E2E_DIR/storage/$1"
+    echo "STORAGE_GATEWAY_PATH=/_store/files/$1/"
 }
 
 # An instance's environment with the suite's values of the table's variables and knobs,
@@ -183,7 +197,8 @@ export GATEWAY_EVENT_STREAMS="${GATEWAY_EVENT_STREAMS:-50}"
 export GATEWAY_CLIENT_TIMEOUT="${GATEWAY_CLIENT_TIMEOUT:-5s}"
 upstreams=()
 for svc in $SERVICES; do upstreams+=("$svc=$(service_addresses "$svc")"); done
-gateway_render "$E2E_DIR/gateway" "127.0.0.1:$gateway_port" "${upstreams[@]}" || die "could not render the gateway"
+GATEWAY_STORE_FILES="$E2E_DIR/storage" GATEWAY_OBJECT_STORE="${TEST_S3_ENDPOINT#http://}" gateway_render "$E2E_DIR/gateway" "127.0.0.1:$gateway_port" "${upstreams[@]}" ||
+    die "could not render the gateway"
 gateway_start "$E2E_DIR/gateway" || die "the gateway did not start (see $E2E_DIR/gateway/logs/error.log)"
 ln -s ../gateway/logs/access.log "$E2E_DIR/logs/gateway.log"
 

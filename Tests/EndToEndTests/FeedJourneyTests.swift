@@ -50,6 +50,14 @@ struct FeedJourneyTests {
         #expect(bytes.headers.first(name: "Cache-Control") == "public, max-age=31536000, immutable")
         let etag = try #require(bytes.headers.first(name: "ETag"))
         #expect(try await client.send(.GET, url, headers: [("If-None-Match", etag)]).status == 304)
+        // The gateway sent the bytes (feed's folder, /_store/files/): the service's headers only.
+        #expect(bytes.headers["Accept-Ranges"] == ["bytes"])
+        #expect(bytes.headers["X-Content-Type-Options"] == ["nosniff"])
+        #expect(bytes.headers["Last-Modified"].isEmpty)
+        let part = try await client.send(.GET, url, headers: [("Range", "bytes=1-3")])
+        #expect(part.status == 206)
+        #expect(Array(part.body) == Array(Self.image[1...3]))
+        #expect(part.headers.first(name: "ETag") == etag)
 
         let list = try await client.send(.GET, "/feeds?author=\(author.user.id)")
         #expect(list.status == 200)

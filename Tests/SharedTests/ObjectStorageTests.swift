@@ -279,11 +279,17 @@ struct ObjectStorageTests {
         #expect(throws: ConfigurationError.self) {
             try ObjectStorageConfiguration(reader: ConfigReaderShim(["STORAGE_BACKEND": "s3"]).reader, serviceName: "x")
         }
-        guard case .fileSystem(let path) = try ObjectStorageConfiguration(reader: ConfigReaderShim([:]).reader, serviceName: "x") else {
+        guard case .fileSystem(let path, let gatewayPath) = try ObjectStorageConfiguration(reader: ConfigReaderShim([:]).reader, serviceName: "x") else {
             Issue.record("the default is not the filesystem")
             return
         }
         #expect(path == "storage/x")
+        #expect(gatewayPath == nil)
+        for bad in ["_store/files/x/", "/_store/files/x", "/_store/../x/", "/_store//x/", "/_store/x?y/", "/_store/ x/"] {
+            #expect(throws: ConfigurationError.self, "\(bad)") {
+                try ObjectStorageConfiguration(reader: ConfigReaderShim(["STORAGE_GATEWAY_PATH": bad]).reader, serviceName: "x")
+            }
+        }
         let s3 = try ObjectStorageConfiguration(
             reader: ConfigReaderShim([
                 "STORAGE_BACKEND": "s3", "S3_ENDPOINT": "http://127.0.0.1:8333", "S3_ACCESS_KEY_ID": "a", "S3_SECRET_ACCESS_KEY": "b",

@@ -99,4 +99,5 @@ extension ForwardingObjectStorage {
         try await base.removeAbandonedUploads(olderThan: date)
     }
     public func prepare() async throws { try await base.prepare() }
+    public func gatewayTarget(for key: ObjectKey) -> String? { base.gatewayTarget(for: key) }
 }

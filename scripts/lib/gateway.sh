@@ -41,18 +41,22 @@ gateway_recording_max_body() {
 # GATEWAY_REFRESH_*, GATEWAY_PROFILE_*, GATEWAY_PASSWORD_*, GATEWAY_EVENT_STREAMS) and the
 # client timeout (GATEWAY_CLIENT_TIMEOUT) come from the caller's environment, else the defaults below, the same as compose.yaml's;
 # deploy/nginx/gateway.conf.template says what each one limits. The web app's files come
-# from GATEWAY_WEB_ROOT (default: web/ of the repository).
+# from GATEWAY_WEB_ROOT (default: web/ of the repository). Downloads the services hand over
+# are read from GATEWAY_STORE_FILES (the folder of the filesystem stores; created here) or
+# the S3 store at GATEWAY_OBJECT_STORE (host:port).
 gateway_render() {
-    local dir="$1" listen="$2" arg svc max_body web_root user_line=""
+    local dir="$1" listen="$2" arg svc max_body web_root store_files user_line=""
     shift 2
     max_body="$(gateway_recording_max_body)" || return 1
     web_root="$(cd "${GATEWAY_WEB_ROOT:-$ROOT/web}" 2>/dev/null && pwd)" ||
         { echo "gateway: GATEWAY_WEB_ROOT=${GATEWAY_WEB_ROOT:-$ROOT/web} is not a folder" >&2 && return 1; }
+    store_files="${GATEWAY_STORE_FILES:-$dir/no-store}"
+    mkdir -p "$store_files" && store_files="$(cd "$store_files" && pwd)"
     # Started as root, nginx serves files from workers running as nobody. A checkout inside
-    # a folder that nobody may enter (a home folder, say) would answer every page with 403:
-    # then the workers run as the files' owner instead.
+    # a folder that nobody may enter (a home folder, say) would answer every page and
+    # download with 403: then the workers run as the files' owner instead.
     if [[ "$(id -u)" -eq 0 ]] && command -v runuser >/dev/null 2>&1 &&
-        ! runuser -u nobody -- test -r "$web_root/index.html" 2>/dev/null; then
+        ! { runuser -u nobody -- test -r "$web_root/index.html" && runuser -u nobody -- test -x "$store_files"; } 2>/dev/null; then
         user_line="user $(stat -c '%U %G' "$web_root");"
     fi
     local -a servers=()
@@ -81,6 +85,8 @@ gateway_render() {
         GATEWAY_RECORDING_MAX_BODY="$max_body" \
         GATEWAY_EXTRA_LOCATIONS="${GATEWAY_EXTRA_LOCATIONS:-}" \
         GATEWAY_WEB_ROOT="$web_root" \
+        GATEWAY_STORE_FILES="$store_files" \
+        GATEWAY_OBJECT_STORE="${GATEWAY_OBJECT_STORE:-127.0.0.1:9}" \
         GATEWAY_ACCESS_LOG="$dir/logs/access.log" \
         python3 - "$GATEWAY_TEMPLATE" "$dir/gateway.conf" <<'PY' || return 1
 import os, re, sys

@@ -208,7 +208,8 @@ stack_gateway_up() {
     local svc
     local -a upstreams=()
     for svc in $SERVICES; do upstreams+=("$svc=$(service_addresses "$svc")"); done
-    gateway_render "$GATEWAY_DIR" "127.0.0.1:$GATEWAY_PORT" "${upstreams[@]}" || pg_die "could not render the gateway"
+    GATEWAY_STORE_FILES="$STORAGE_DIR" GATEWAY_OBJECT_STORE="$(storage_gateway_object_store)" \
+        gateway_render "$GATEWAY_DIR" "127.0.0.1:$GATEWAY_PORT" "${upstreams[@]}" || pg_die "could not render the gateway"
     ln -sfn ../nginx/logs/access.log "$LOG_DIR/gateway.log"
     gateway_start "$GATEWAY_DIR" || pg_die "the gateway did not start (see $(rel "$GATEWAY_DIR/logs/error.log"))"
     log "gateway on http://localhost:$GATEWAY_PORT"

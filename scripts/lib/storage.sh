@@ -70,16 +70,32 @@ seaweedfs_down() {
     rm -f "$WEED_PID_FILE" "$WEED_LEGACY_PID_FILE"
 }
 
-# The storage variables of a service that keeps objects (recording, feed).
+# host:port of the S3 store for the gateway's /_store/s3/ location (GATEWAY_OBJECT_STORE):
+# the local SeaweedFS, or an http S3_ENDPOINT; nothing for the filesystem store or an https
+# endpoint (the gateway does not speak TLS to the store: the services stream those).
+storage_gateway_object_store() {
+    [[ "$STORAGE_BACKEND" == s3 ]] || return 0
+    if use_local_seaweedfs; then
+        echo "127.0.0.1:$S3_PORT"
+    elif [[ "$S3_ENDPOINT" =~ ^http://([^/]+)/?$ ]]; then
+        echo "${BASH_REMATCH[1]}"
+    fi
+}
+
+# The storage variables of a service that keeps objects (recording, feed). Downloads are
+# handed to the gateway (STORAGE_GATEWAY_PATH), which reads STORAGE_DIR (GATEWAY_STORE_FILES)
+# or the store at storage_gateway_object_store.
 storage_env() {
     local svc="$1"
     case "$STORAGE_BACKEND" in
         filesystem)
             echo "STORAGE_BACKEND=filesystem"
             echo "STORAGE_PATH=$STORAGE_DIR/$svc"
+            echo "STORAGE_GATEWAY_PATH=/_store/files/$svc/"
             ;;
         s3)
             echo "STORAGE_BACKEND=s3"
+            [[ -n "$(storage_gateway_object_store)" ]] && echo "STORAGE_GATEWAY_PATH=/_store/s3/"
             if use_local_seaweedfs; then
                 echo "S3_ENDPOINT=http://127.0.0.1:$S3_PORT"
                 echo "S3_REGION=us-east-1"

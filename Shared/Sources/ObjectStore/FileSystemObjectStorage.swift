@@ -24,6 +24,8 @@ import Shared
 /// on the event loops or the cooperative pool.
 public struct FileSystemObjectStorage: ObjectStorage {
     public let root: FilePath
+    /// The gateway's internal location serving `root` (`STORAGE_GATEWAY_PATH`), if any.
+    public let gatewayPath: String?
     let fileSystem: FileSystem
     let logger: Logger
     static let incomingFolder = ".incoming"
@@ -31,13 +33,17 @@ public struct FileSystemObjectStorage: ObjectStorage {
 
     /// - Parameter root: the folder holding the objects; relative paths resolve against the
     ///   working directory. Created by `prepare()` when missing.
-    public init(root: String, logger: Logger, fileSystem: FileSystem = .shared) throws(ObjectStorageError) {
+    /// - Parameter gatewayPath: the gateway's internal location whose files are `root`'s
+    ///   (e.g. `/_store/files/recording/`), to hand downloads to the gateway; nil: the
+    ///   service streams them.
+    public init(root: String, gatewayPath: String? = nil, logger: Logger, fileSystem: FileSystem = .shared) throws(ObjectStorageError) {
         guard !root.isEmpty, !root.utf8.contains(0) else { throw .misconfigured("STORAGE_PATH must be a folder path.") }
         var path = FilePath(root)
         if !path.isAbsolute {
             path = FilePath(FileManager.default.currentDirectoryPath).pushing(path)
         }
         self.root = path.lexicallyNormalized()
+        self.gatewayPath = gatewayPath
         self.fileSystem = fileSystem
         self.logger = logger
     }
@@ -50,6 +56,11 @@ public struct FileSystemObjectStorage: ObjectStorage {
             throw ObjectStorageError.invalidKey(key.rawValue)
         }
         return path
+    }
+
+    /// The key's file under the gateway's location for `root` (a key is a safe relative path).
+    public func gatewayTarget(for key: ObjectKey) -> String? {
+        gatewayPath.map { $0 + key.rawValue }
     }
 
     public func prepare() async throws {

@@ -8,6 +8,16 @@ import Shared
 /// one `Range` (`206`, or `416` with `Content-Range: bytes */size`; `If-Range` honoured;
 /// multiple or malformed ranges are ignored and the whole object is sent), and `HEAD`
 /// (headers only, the store is not touched).
+///
+/// Behind the gateway (the store has a `gatewayTarget`), a plain `GET` is handed over: the
+/// answer is the headers and an `X-Accel-Redirect` to the object, and nginx sends the bytes
+/// itself (from the file, or from the S3 store by a presigned URL), applying the `Range`.
+/// "Plain" means nginx and the store read the request exactly as this type does: no
+/// `If-Match`, `If-Unmodified-Since` or `If-Modified-Since` (nginx would judge those by its
+/// own validators), an `If-Range` only when it is this object's tag, and a `Range` only in
+/// its simple satisfiable form (`bytes=a-b`, `bytes=a-`, `bytes=-n`). The service decides
+/// everything else itself (`304`, `416`, `HEAD`, empty objects) and streams the rare
+/// request that is not plain, so the answers are the same either way.
 public struct ObjectDownload: Sendable {
     public var key: ObjectKey
     public var size: Int64
@@ -72,11 +82,62 @@ public struct ObjectDownload: Sendable {
         if request.method == .head || length == 0 {
             return Response(status: status, headers: headers, body: ResponseBody())
         }
+        if request.method == .get, isPlain(request), let target = storage.gatewayTarget(for: key) {
+            return gatewayResponse(to: request, target: target, headers: headers)
+        }
         let content = try await storage.get(key, range: range)
         return Response(status: status, headers: headers, body: ResponseBody(contentLength: Int(length)) { writer in
             try await content.forEachChunk { chunk in try await writer.write(chunk) }
             try await writer.finish(nil)
         })
+    }
+
+    /// The hand-over to the gateway: what the client gets besides the bytes, and where they
+    /// are. nginx keeps `Content-Type`, `Cache-Control` and `Content-Disposition` from this
+    /// answer, takes the `ETag` into its location (`$upstream_http_etag`), and sets
+    /// `Content-Length`, `Content-Range` and the status from what it sends. It adds
+    /// `Accept-Ranges` itself to a `200` (two would be sent), so it is here only for a `206`.
+    func gatewayResponse(to request: Request, target: String, headers: HTTPFields) -> Response {
+        var headers = headers
+        headers[.contentLength] = nil
+        headers[.contentRange] = nil
+        if request.headers[.range] == nil { headers[.acceptRanges] = nil }
+        headers[Self.accelRedirect] = target
+        return Response(status: .ok, headers: headers, body: ResponseBody())
+    }
+
+    static let accelRedirect = HTTPField.Name("X-Accel-Redirect")!
+
+    /// True when nginx and the store would answer `request` as `response(to:storage:)` does
+    /// (see the type's comment).
+    func isPlain(_ request: Request) -> Bool {
+        let headers = request.headers
+        if headers[.ifMatch] != nil || headers[.ifUnmodifiedSince] != nil || headers[.ifModifiedSince] != nil { return false }
+        if let ifRange = headers[.ifRange], ifRange != quotedEntityTag { return false }
+        guard let range = headers[.range] else { return true }
+        return headers[values: .range].count == 1 && Self.isSimpleRange(range)
+    }
+
+    /// `bytes=a-b`, `bytes=a-` or `bytes=-n` exactly: lower-case unit, no spaces, at most 15
+    /// digits per number (no overflow anywhere), `a <= b`. Whether it fits the object is
+    /// decided before (an unsatisfiable one is this service's `416`).
+    static func isSimpleRange(_ header: String) -> Bool {
+        let utf8 = header.utf8
+        guard utf8.starts(with: "bytes=".utf8) else { return false }
+        let spec = utf8.dropFirst(6)
+        guard let dash = spec.firstIndex(of: UInt8(ascii: "-")) else { return false }
+        let first = spec[..<dash], last = spec[spec.index(after: dash)...]
+        func isNumber(_ digits: Substring.UTF8View.SubSequence) -> Bool {
+            (1...15).contains(digits.count) && digits.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+        }
+        switch (first.isEmpty, last.isEmpty) {
+        case (true, false): return isNumber(last)
+        case (false, true): return isNumber(first)
+        case (false, false):
+            guard isNumber(first), isNumber(last) else { return false }
+            return Int64(String(decoding: first, as: UTF8.self))! <= Int64(String(decoding: last, as: UTF8.self))!
+        case (true, true): return false
+        }
     }
 
     /// `If-Range` with another validator (or a date, which this server does not issue) means

@@ -45,6 +45,12 @@ public protocol ObjectStorage: Sendable {
     /// Makes the store usable (creates the root folder or the bucket when missing) and
     /// proves it answers: the readiness check.
     func prepare() async throws
+
+    /// The gateway's internal URI (its `X-Accel-Redirect` target) from which the gateway
+    /// reads `key` itself, or nil when downloads are not handed to it
+    /// (`STORAGE_GATEWAY_PATH` unset): then the service streams the bytes. See
+    /// `ObjectDownload` and the `/_store/` locations of deploy/nginx/gateway.conf.template.
+    func gatewayTarget(for key: ObjectKey) -> String?
 }
 
 extension ObjectStorage {

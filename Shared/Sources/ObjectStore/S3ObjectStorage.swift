@@ -35,6 +35,13 @@ public final class S3ObjectStorage: ObjectStorage {
         /// Requests that move object bytes, including streaming them to a slow client.
         public var transferTimeout: TimeAmount = .hours(1)
         public var maxConnections: Int = 32
+        /// The gateway's internal location that proxies presigned requests to this store
+        /// (`STORAGE_GATEWAY_PATH`, e.g. `/_store/s3/`), to hand downloads to the gateway;
+        /// nil: the service streams them.
+        public var gatewayPath: String?
+        /// How long a presigned URL handed to the gateway stays valid. The gateway uses it at
+        /// once and it never leaves the gateway; the margin is for clock skew with the store.
+        public var gatewayURLLifetime: Int = 300
 
         public init(endpoint: String, region: String, bucket: String, accessKeyID: String, secretAccessKey: String) {
             self.endpoint = endpoint
@@ -102,6 +109,18 @@ public final class S3ObjectStorage: ObjectStorage {
     }
 
     // MARK: ObjectStorage
+
+    /// A presigned GET of the object (`<gateway path><bucket>/<key>?X-Amz-...`), which the
+    /// gateway's location sends to the store as it is, with the client's `Range`.
+    public func gatewayTarget(for key: ObjectKey) -> String? {
+        guard let gatewayPath = configuration.gatewayPath else { return nil }
+        let request = AWSSignatureV4.Request(
+            method: "GET", path: "/\(configuration.bucket)/\(key.rawValue)", query: [], headers: [("host", host)],
+            payloadHash: AWSSignatureV4.unsignedPayload)
+        let query = signer.presignedQuery(
+            request, timestamp: AWSSignatureV4.timestamp(Date()), expires: configuration.gatewayURLLifetime)
+        return gatewayPath + request.encodedPath.dropFirst() + "?" + AWSSignatureV4.canonicalQuery(query)
+    }
 
     public func prepare() async throws {
         let head = try await send("HEAD", key: nil, timeout: configuration.requestTimeout)
