@@ -197,8 +197,10 @@ export GATEWAY_EVENT_STREAMS="${GATEWAY_EVENT_STREAMS:-50}"
 export GATEWAY_CLIENT_TIMEOUT="${GATEWAY_CLIENT_TIMEOUT:-5s}"
 upstreams=()
 for svc in $SERVICES; do upstreams+=("$svc=$(service_addresses "$svc")"); done
-GATEWAY_STORE_FILES="$E2E_DIR/storage" GATEWAY_OBJECT_STORE="${TEST_S3_ENDPOINT#http://}" gateway_render "$E2E_DIR/gateway" "127.0.0.1:$gateway_port" "${upstreams[@]}" ||
-    die "could not render the gateway"
+# Where the gateway reads the downloads it is handed (storage_env above); exported for the
+# gateways the suite renders itself (tests/web/run.sh's second one).
+export GATEWAY_STORE_FILES="$E2E_DIR/storage" GATEWAY_OBJECT_STORE="${TEST_S3_ENDPOINT#http://}"
+gateway_render "$E2E_DIR/gateway" "127.0.0.1:$gateway_port" "${upstreams[@]}" || die "could not render the gateway"
 gateway_start "$E2E_DIR/gateway" || die "the gateway did not start (see $E2E_DIR/gateway/logs/error.log)"
 ln -s ../gateway/logs/access.log "$E2E_DIR/logs/gateway.log"
 
