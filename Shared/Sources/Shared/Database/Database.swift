@@ -123,41 +123,38 @@ public struct Database: Sendable {
     /// waits on a continuation, so a deadline answers the caller even when the work cannot be
     /// interrupted (postgres-nio does not cancel a query in flight, and a frozen server never
     /// answers it): abandoned work ends when its connection answers or dies, and returns the
-    /// connection to the pool then.
+    /// connection to the pool then. The deadlines are entries in `DatabaseDeadlines`, not
+    /// timers of their own.
     private func withDeadlines<Result: Sendable>(
         _ call: DatabaseCall<Result>, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         let (pool, client, connectionWait, queryTimeout) = (self.pool, self.client, self.connectionWait, self.queryTimeout)
+        let deadlines = DatabaseDeadlines.shared
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 call.start(continuation)
-                let work = Task {
+                // Before the work starts, so that the lease deadline cannot replace the query's.
+                call.setDeadline(deadlines.schedule(in: connectionWait) {
+                    guard call.expireLease() else { return }
+                    pool.callFailedForWantOfConnection()
+                    call.cancelWork()  // leaves the pool's queue at once
+                    call.finish(.failure(DatabaseUnavailableError(reason: "no connection within \(connectionWait)")))
+                })
+                call.setWork(Task {
                     do {
                         let result = try await client.withConnection { connection in
                             guard call.leased() else { throw CancellationError() }
                             pool.callGotConnection()
+                            call.setDeadline(deadlines.schedule(in: queryTimeout) {
+                                call.finish(.failure(DatabaseUnavailableError(reason: "no answer within \(queryTimeout)")))
+                            })
                             return try await body(connection)
                         }
                         call.finish(.success(result))
                     } catch {
                         call.finish(.failure(error))
                     }
-                }
-                let timer = Task {
-                    do {
-                        try await Task.sleep(for: connectionWait)
-                        if call.expireLease() {
-                            pool.callFailedForWantOfConnection()
-                            work.cancel()  // leaves the pool's queue at once
-                            call.finish(.failure(DatabaseUnavailableError(reason: "no connection within \(connectionWait)")))
-                            return
-                        }
-                        try await Task.sleep(for: queryTimeout)
-                        call.finish(.failure(DatabaseUnavailableError(reason: "no answer within \(queryTimeout)")))
-                    } catch {}  // cancelled: the call ended first
-                }
-                call.whenFinished { timer.cancel() }
-                call.whenCancelled { work.cancel() }
+                })
             }
         } onCancel: {
             call.cancel()
@@ -165,8 +162,8 @@ public struct Database: Sendable {
     }
 }
 
-/// One database call's race between its work, its deadlines and its caller's cancellation:
-/// whichever ends it first resumes the caller, exactly once.
+/// One database call's race between its work, its deadline and its caller's cancellation:
+/// whichever ends it first resumes the caller, exactly once; the end removes the deadline.
 final class DatabaseCall<Result: Sendable>: Sendable {
     private enum Lease { case waiting, leased, expired }
     private struct State {
@@ -174,9 +171,10 @@ final class DatabaseCall<Result: Sendable>: Sendable {
         /// Set once; kept for a `start` that comes after the end (the caller was cancelled first).
         var outcome: Swift.Result<Result, any Error>?
         var lease = Lease.waiting
-        var whenFinished: (@Sendable () -> Void)?
-        var whenCancelled: (@Sendable () -> Void)?
-        var cancelled = false
+        /// The deadline now running: the lease's, then the query's.
+        var deadline: DatabaseDeadlines.Token?
+        var work: Task<Void, Never>?
+        var workCancelled = false
     }
     private let state = Mutex(State())
 
@@ -203,40 +201,51 @@ final class DatabaseCall<Result: Sendable>: Sendable {
         }
     }
 
+    /// Replaces the running deadline; dropped at once when the call has already ended.
+    func setDeadline(_ token: DatabaseDeadlines.Token) {
+        let stale = state.withLock { state -> DatabaseDeadlines.Token? in
+            if state.outcome != nil { return token }
+            defer { state.deadline = token }
+            return state.deadline
+        }
+        if let stale { DatabaseDeadlines.shared.cancel(stale) }
+    }
+
+    func setWork(_ work: Task<Void, Never>) {
+        let cancelNow = state.withLock { state in
+            state.work = work
+            return state.workCancelled
+        }
+        if cancelNow { work.cancel() }
+    }
+
+    /// Stops the work (a lease that expired, a caller that went away).
+    func cancelWork() {
+        let work = state.withLock { state in
+            state.workCancelled = true
+            return state.work
+        }
+        work?.cancel()
+    }
+
     func finish(_ outcome: Swift.Result<Result, any Error>) {
-        let (continuation, whenFinished) = state.withLock { state -> (CheckedContinuation<Result, any Error>?, (@Sendable () -> Void)?) in
-            guard state.outcome == nil else { return (nil, nil) }
+        let ended = state.withLock { state -> (CheckedContinuation<Result, any Error>?, DatabaseDeadlines.Token?)? in
+            guard state.outcome == nil else { return nil }
             state.outcome = outcome
-            defer { state.continuation = nil }
-            return (state.continuation, state.whenFinished)
+            defer {
+                state.continuation = nil
+                state.deadline = nil
+            }
+            return (state.continuation, state.deadline)
         }
-        whenFinished?()
+        guard let (continuation, deadline) = ended else { return }
+        if let deadline { DatabaseDeadlines.shared.cancel(deadline) }
         continuation?.resume(with: outcome)
-    }
-
-    func whenFinished(_ action: @escaping @Sendable () -> Void) {
-        let finished = state.withLock { state in
-            state.whenFinished = action
-            return state.outcome != nil
-        }
-        if finished { action() }
-    }
-
-    func whenCancelled(_ action: @escaping @Sendable () -> Void) {
-        let cancelled = state.withLock { state in
-            state.whenCancelled = action
-            return state.cancelled
-        }
-        if cancelled { action() }
     }
 
     /// The caller went away (its request was cancelled): stop waiting, stop the work.
     func cancel() {
-        let action = state.withLock { state in
-            state.cancelled = true
-            return state.whenCancelled
-        }
-        action?()
+        cancelWork()
         finish(.failure(CancellationError()))
     }
 }
