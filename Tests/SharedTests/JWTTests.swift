@@ -222,6 +222,30 @@ struct JWTTests {
         }
     }
 
+    /// The payload is read member by member (no dictionary): the same JSON rules as
+    /// `JSONValue.parse`, text beyond ASCII included.
+    @Test func payloadMembersFollowTheJSONRules() throws {
+        let jwt = try HS256JWT(secret: testSecret, clock: { Date(timeIntervalSince1970: testNow) })
+        let payload = #"{"exp":1700003600,"name":"Zoë 🎤","esc":"caf\u00e9 \"q\"","n":{"a":[1,{"b":null}]}}"#
+        let claims = try jwt.verifyClaims(forge(payload: payload), validation: JWTValidation())
+        #expect(claims["name"] == .string("Zoë 🎤"))
+        #expect(claims["esc"] == .string("café \"q\""))
+        #expect(claims["n"] == .object(["a": .array([.number(1), .object(["b": .null])])]))
+        #expect(claims.members.map(\.name) == ["exp", "name", "esc", "n"])
+        #expect(claims.dictionary == (try jwt.verifyPayload(forge(payload: payload), validation: JWTValidation())))
+        for bad in [
+            #"{"exp":1700003600,"exp":1700003600}"#, #"{"a":1,"b":2,"a":3,"exp":1700003600}"#,
+            #"{"exp":1700003600,"x":"a\u00"}"#, #"{"exp":1700003600,"x":"\ud800"}"#, #"{"exp":1700003600} x"#,
+        ] {
+            #expect(caseName(rejection(forge(payload: bad))) == "malformed", "payload \(bad)")
+        }
+        // Bytes that are not UTF-8 inside a string (a String cannot hold them: signed by hand).
+        let bytes = Array(#"{"exp":1700003600,"name":"A"#.utf8) + [0xC3, 0x28] + Array(#""}"#.utf8)
+        let signingInput = Base64URL.encode(standardHeader) + "." + Base64URL.encode(bytes)
+        let token = signingInput + "." + Base64URL.encode(Crypto.hmacSHA256(key: testSecret, data: signingInput))
+        #expect(caseName(rejection(token)) == "malformed")
+    }
+
     // MARK: Header
 
     @Test func acceptsHeaderVariants() {

@@ -27,7 +27,7 @@ public struct AccessTokenClaims: Codable, Sendable, Equatable {
 extension AccessTokenClaims {
     /// From verified claims; the same outcome as decoding them with `JSONDecoder`: the
     /// claim that is missing or of the wrong type is named.
-    init(claims: [String: JSONValue]) throws(JWTError) {
+    init(claims: JWTClaims) throws(JWTError) {
         func string(_ name: String) throws(JWTError) -> String {
             guard let value = claims[name] else { throw .invalidClaim(name) }
             guard let string = value.stringValue else { throw .invalidClaim(name) }
@@ -59,16 +59,16 @@ public struct AccessTokens: Sendable {
     let jwt: HS256JWT
     let clock: @Sendable () -> Date
     let revocations: RevocationList
+    /// Made once: its set of required claims would otherwise be built (eight strings hashed)
+    /// on every request.
+    let validation: JWTValidation
 
     public init(settings: TokenSettings, revocations: RevocationList = RevocationList(), clock: @escaping @Sendable () -> Date = { Date() }) throws {
         self.settings = settings
         self.clock = clock
         self.revocations = revocations
         self.jwt = try HS256JWT(secret: settings.secret, clock: clock)
-    }
-
-    var validation: JWTValidation {
-        JWTValidation(
+        self.validation = JWTValidation(
             issuer: settings.issuer, audience: settings.audience, leeway: settings.leeway,
             requiredClaims: ["sub", "name", "iss", "aud", "iat", "exp", "jti", "sid"])
     }
@@ -85,7 +85,7 @@ public struct AccessTokens: Sendable {
     public func verify(_ token: some StringProtocol) throws(JWTError) -> AuthenticatedUser {
         // Straight from the verified claims, without a second (Codable) decoding pass: this
         // runs on every authenticated request.
-        let claims = try AccessTokenClaims(claims: jwt.verifyPayload(token, validation: validation))
+        let claims = try AccessTokenClaims(claims: jwt.verifyClaims(token, validation: validation))
         guard let id = UUID(apiString: claims.sub) else { throw .invalidClaim("sub") }
         guard let sessionID = UUID(apiString: claims.sid) else { throw .invalidClaim("sid") }
         guard !revocations.isRevoked(userID: id, sessionID: sessionID) else { throw .revoked }

@@ -307,38 +307,56 @@ public enum Base64URL {
         let count = input.count
         // One leftover character carries only 6 bits: not a whole byte.
         guard count % 4 != 1 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(count / 4 * 3 + 2)
-        return decodeTable.withUnsafeBufferPointer { table -> [UInt8]? in
-            var i = 0
-            while i + 4 <= count {
-                let a = table[Int(input[i])], b = table[Int(input[i + 1])]
-                let c = table[Int(input[i + 2])], d = table[Int(input[i + 3])]
-                // Valid values are < 64; 0xFF (invalid) has the top bits set.
-                guard (a | b | c | d) & 0xC0 == 0 else { return nil }
-                let v: UInt32 = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
-                out.append(UInt8(truncatingIfNeeded: v >> 16))
-                out.append(UInt8(truncatingIfNeeded: v >> 8))
-                out.append(UInt8(truncatingIfNeeded: v))
-                i += 4
+        var valid = true
+        // Written in place (no append and its capacity check per byte): tokens are decoded on
+        // every authenticated request.
+        let out = [UInt8](unsafeUninitializedCapacity: count / 4 * 3 + 2) { out, written in
+            decodeTable.withUnsafeBufferPointer { table in
+                var i = 0, o = 0
+                while i + 4 <= count {
+                    let a = table[Int(input[i])], b = table[Int(input[i + 1])]
+                    let c = table[Int(input[i + 2])], d = table[Int(input[i + 3])]
+                    // Valid values are < 64; 0xFF (invalid) has the top bits set.
+                    guard (a | b | c | d) & 0xC0 == 0 else {
+                        valid = false
+                        break
+                    }
+                    let v: UInt32 = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+                    out[o] = UInt8(truncatingIfNeeded: v >> 16)
+                    out[o + 1] = UInt8(truncatingIfNeeded: v >> 8)
+                    out[o + 2] = UInt8(truncatingIfNeeded: v)
+                    i += 4
+                    o += 3
+                }
+                if valid {
+                    switch count - i {
+                    case 2:
+                        let a = table[Int(input[i])], b = table[Int(input[i + 1])]
+                        // 12 bits carry one byte: the low 4 bits of `b` must be zero (canonical form).
+                        if (a | b) & 0xC0 == 0, b & 0x0F == 0 {
+                            out[o] = a << 2 | b >> 4
+                            o += 1
+                        } else {
+                            valid = false
+                        }
+                    case 3:
+                        let a = table[Int(input[i])], b = table[Int(input[i + 1])], c = table[Int(input[i + 2])]
+                        // 18 bits carry two bytes: the low 2 bits of `c` must be zero (canonical form).
+                        if (a | b | c) & 0xC0 == 0, c & 0x03 == 0 {
+                            out[o] = a << 2 | b >> 4
+                            out[o + 1] = (b & 0x0F) << 4 | c >> 2
+                            o += 2
+                        } else {
+                            valid = false
+                        }
+                    default:
+                        break
+                    }
+                }
+                written = valid ? o : 0
             }
-            switch count - i {
-            case 2:
-                let a = table[Int(input[i])], b = table[Int(input[i + 1])]
-                // 12 bits carry one byte: the low 4 bits of `b` must be zero (canonical form).
-                guard (a | b) & 0xC0 == 0, b & 0x0F == 0 else { return nil }
-                out.append(a << 2 | b >> 4)
-            case 3:
-                let a = table[Int(input[i])], b = table[Int(input[i + 1])], c = table[Int(input[i + 2])]
-                // 18 bits carry two bytes: the low 2 bits of `c` must be zero (canonical form).
-                guard (a | b | c) & 0xC0 == 0, c & 0x03 == 0 else { return nil }
-                out.append(a << 2 | b >> 4)
-                out.append((b & 0x0F) << 4 | c >> 2)
-            default:
-                break
-            }
-            return out
         }
+        return valid ? out : nil
     }
 }
 

@@ -96,6 +96,23 @@ extension JSONValue {
     }
 }
 
+extension JSONValue {
+    /// The members of a JSON object text, in order, without building a dictionary (a token's
+    /// claims, read on every request). The same checks as `parse`: nil for anything but one
+    /// valid JSON object, including a duplicate key.
+    public static func parseMembers(_ bytes: [UInt8], maxDepth: Int = 32) -> [(name: String, value: JSONValue)]? {
+        bytes.withUnsafeBufferPointer { buffer in
+            var parser = JSONTextParser(bytes: buffer, maxDepth: maxDepth)
+            parser.skipWhitespace()
+            guard parser.index < buffer.count, buffer[parser.index] == UInt8(ascii: "{"),
+                  let members = parser.members(depth: 1)
+            else { return nil }
+            parser.skipWhitespace()
+            return parser.index == buffer.count ? members : nil
+        }
+    }
+}
+
 private struct JSONTextParser {
     let bytes: UnsafeBufferPointer<UInt8>
     let maxDepth: Int
@@ -167,6 +184,39 @@ private struct JSONTextParser {
         }
     }
 
+    /// At the `{`: the object's members in order; nil when malformed or a key repeats
+    /// (few members: the repeat check compares with each earlier key).
+    mutating func members(depth: Int) -> [(name: String, value: JSONValue)]? {
+        index += 1  // {
+        var members: [(name: String, value: JSONValue)] = []
+        members.reserveCapacity(10)
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+            index += 1
+            return members
+        }
+        while true {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\""), let key = string() else { return nil }
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
+            index += 1
+            guard let member = value(depth: depth) else { return nil }
+            guard !members.contains(where: { $0.name == key }) else { return nil }  // duplicate key
+            members.append((key, member))
+            skipWhitespace()
+            guard index < bytes.count else { return nil }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+            } else if bytes[index] == UInt8(ascii: "}") {
+                index += 1
+                return members
+            } else {
+                return nil
+            }
+        }
+    }
+
     mutating func array(depth: Int) -> JSONValue? {
         index += 1  // [
         var elements: [JSONValue] = []
@@ -195,14 +245,19 @@ private struct JSONTextParser {
     mutating func string() -> String? {
         index += 1  // "
         let start = index
+        var ascii = true
         // Fast path: no escapes.
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                let text = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
+                // ASCII is valid UTF-8 as it is: `decoding` (specialized, nothing to repair) is
+                // several times cheaper than the generic validation, which runs otherwise.
+                let text = ascii ? String(decoding: raw, as: UTF8.self) : String(validating: raw, as: UTF8.self)
                 index += 1
                 return text
             }
+            ascii = ascii && byte < 0x80
             if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 { return nil }
             index += 1

@@ -47,6 +47,23 @@ public struct JWTValidation: Sendable {
     }
 }
 
+/// The claims of a verified token, in the payload's order. A token has a handful of
+/// claims: looking one up compares names in turn, which is cheaper than hashing them into
+/// a dictionary on every request.
+public struct JWTClaims: Sendable {
+    public let members: [(name: String, value: JSONValue)]
+
+    public subscript(name: String) -> JSONValue? {
+        for member in members where member.name == name { return member.value }
+        return nil
+    }
+
+    /// As one dictionary.
+    public var dictionary: [String: JSONValue] {
+        Dictionary(members.lazy.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
+    }
+}
+
 /// JWS compact serialization with HMAC-SHA256 only (one algorithm per key, RFC 8725 §3.1).
 public struct HS256JWT: Sendable, CustomStringConvertible {
     private static let minimumSecretLength = 32
@@ -117,6 +134,14 @@ public struct HS256JWT: Sendable, CustomStringConvertible {
         _ token: some StringProtocol,
         validation: JWTValidation
     ) throws(JWTError) -> [String: JSONValue] {
+        try verifiedPayload(token, validation: validation).claims.dictionary
+    }
+
+    /// Verifies `token` completely and returns its claims (the fast path of access tokens).
+    public func verifyClaims(
+        _ token: some StringProtocol,
+        validation: JWTValidation
+    ) throws(JWTError) -> JWTClaims {
         try verifiedPayload(token, validation: validation).claims
     }
 
@@ -125,13 +150,18 @@ public struct HS256JWT: Sendable, CustomStringConvertible {
     private func verifiedPayload(
         _ token: some StringProtocol,
         validation: JWTValidation
-    ) throws(JWTError) -> (claims: [String: JSONValue], json: [UInt8]) {
+    ) throws(JWTError) -> (claims: JWTClaims, json: [UInt8]) {
         let bytes = Array(token.utf8)
-        let segments = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-        guard segments.count == 3 else {
-            throw JWTError.malformed("expected 3 dot-separated segments, found \(segments.count)")
+        var dots = 0, firstDot = 0, secondDot = 0
+        for index in bytes.indices where bytes[index] == UInt8(ascii: ".") {
+            dots += 1
+            if dots == 1 { firstDot = index } else if dots == 2 { secondDot = index }
         }
-        let headerSegment = segments[0], payloadSegment = segments[1], signatureSegment = segments[2]
+        guard dots == 2 else {
+            throw JWTError.malformed("expected 3 dot-separated segments, found \(dots + 1)")
+        }
+        let headerSegment = bytes[..<firstDot], payloadSegment = bytes[(firstDot + 1)..<secondDot]
+        let signatureSegment = bytes[(secondDot + 1)...]
         guard !headerSegment.isEmpty, !payloadSegment.isEmpty else {
             throw JWTError.malformed("empty header or payload segment")
         }
@@ -162,7 +192,7 @@ public struct HS256JWT: Sendable, CustomStringConvertible {
         return (claims, payloadJSON)
     }
 
-    private static func checkHeader(_ header: [String: JSONValue]) throws(JWTError) {
+    private static func checkHeader(_ header: JWTClaims) throws(JWTError) {
         guard let alg = header["alg"] else {
             throw JWTError.unsupportedAlgorithm("missing alg")
         }
@@ -180,7 +210,7 @@ public struct HS256JWT: Sendable, CustomStringConvertible {
         }
     }
 
-    private func checkClaims(_ claims: [String: JSONValue], validation: JWTValidation) throws(JWTError) {
+    private func checkClaims(_ claims: JWTClaims, validation: JWTValidation) throws(JWTError) {
         // Types first, so a string "exp" is reported as invalid rather than silently ignored.
         let exp = try Self.numericDate(claims, "exp")
         let nbf = try Self.numericDate(claims, "nbf")
@@ -190,7 +220,8 @@ public struct HS256JWT: Sendable, CustomStringConvertible {
                 throw JWTError.invalidClaim(name)
             }
         }
-        let audiences = try Self.audiences(claims)
+        let audience = claims["aud"]
+        try Self.checkAudienceType(audience)
 
         // Sorted only when one is missing, so the error names the same claim every time.
         if validation.requiredClaims.contains(where: { claims[$0] == nil }) {
@@ -216,28 +247,31 @@ public struct HS256JWT: Sendable, CustomStringConvertible {
             guard iss == issuer else { throw JWTError.invalidIssuer }
         }
 
-        if let audience = validation.audience {
-            guard let audiences else { throw JWTError.missingClaim("aud") }
-            guard audiences.contains(audience) else { throw JWTError.invalidAudience }
-        } else if audiences != nil {
+        if let expected = validation.audience {
+            switch audience {
+            case nil: throw JWTError.missingClaim("aud")
+            case .string(let value)?: guard value == expected else { throw JWTError.invalidAudience }
+            case .array(let values)?: guard values.contains(.string(expected)) else { throw JWTError.invalidAudience }
+            default: throw JWTError.invalidAudience  // not reached: checked above
+            }
+        } else if audience != nil {
             throw JWTError.invalidAudience
         }
     }
 
     // MARK: Helpers
 
-    private static func parseObject(_ json: [UInt8], name: String) throws(JWTError) -> [String: JSONValue] {
-        guard let value = JSONValue.parse(json) else {
+    private static func parseObject(_ json: [UInt8], name: String) throws(JWTError) -> JWTClaims {
+        if let members = JSONValue.parseMembers(json) { return JWTClaims(members: members) }
+        // Not an object: say whether it is JSON at all.
+        guard JSONValue.parse(json) != nil else {
             throw JWTError.malformed("\(name) is not valid JSON")
         }
-        guard let object = value.objectValue else {
-            throw JWTError.malformed("\(name) is not a JSON object")
-        }
-        return object
+        throw JWTError.malformed("\(name) is not a JSON object")
     }
 
     /// A NumericDate (RFC 7519 §2): a JSON number, integral or not, but never a string or bool.
-    private static func numericDate(_ claims: [String: JSONValue], _ name: String) throws(JWTError) -> Double? {
+    private static func numericDate(_ claims: JWTClaims, _ name: String) throws(JWTError) -> Double? {
         guard let value = claims[name] else { return nil }
         guard let number = value.numberValue, number.isFinite else {
             throw JWTError.invalidClaim(name)
@@ -246,19 +280,12 @@ public struct HS256JWT: Sendable, CustomStringConvertible {
     }
 
     /// `aud` may be a single string or an array of strings (RFC 7519 §4.1.3).
-    private static func audiences(_ claims: [String: JSONValue]) throws(JWTError) -> [String]? {
-        switch claims["aud"] {
-        case nil:
-            return nil
-        case .string(let value)?:
-            return [value]
+    private static func checkAudienceType(_ audience: JSONValue?) throws(JWTError) {
+        switch audience {
+        case nil, .string?:
+            return
         case .array(let values)?:
-            var result: [String] = []
-            for value in values {
-                guard let string = value.stringValue else { throw JWTError.invalidClaim("aud") }
-                result.append(string)
-            }
-            return result
+            guard values.allSatisfy({ $0.stringValue != nil }) else { throw JWTError.invalidClaim("aud") }
         default:
             throw JWTError.invalidClaim("aud")
         }
