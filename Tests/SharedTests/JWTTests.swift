@@ -239,6 +239,12 @@ struct JWTTests {
         ] {
             #expect(caseName(rejection(forge(payload: bad))) == "malformed", "payload \(bad)")
         }
+        // Beyond 16 members the repeat check uses a set: still every repeat is refused.
+        let many = (0..<40).map { #""k\#($0)":\#($0)"# }.joined(separator: ",")
+        #expect(JSONValue.parse(Array("{\(many)}".utf8))?.objectValue?.count == 40)
+        #expect(JSONValue.parse(Array("{\(many),\"k3\":0}".utf8)) == nil)
+        #expect(JSONValue.parseMembers(Array("{\(many),\"k39\":0}".utf8)) == nil)
+        #expect(JSONValue.parseMembers(Array("{\"k1\":0,\(many)}".utf8)) == nil)
         // Bytes that are not UTF-8 inside a string (a String cannot hold them: signed by hand).
         let bytes = Array(#"{"exp":1700003600,"name":"A"#.utf8) + [0xC3, 0x28] + Array(#""}"#.utf8)
         let signingInput = Base64URL.encode(standardHeader) + "." + Base64URL.encode(bytes)

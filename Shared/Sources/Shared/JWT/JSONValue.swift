@@ -155,41 +155,18 @@ private struct JSONTextParser {
     }
 
     mutating func object(depth: Int) -> JSONValue? {
-        index += 1  // {
-        var members: [String: JSONValue] = [:]
-        members.reserveCapacity(8)  // a token's claims: no rehashing while they are added
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-            index += 1
-            return .object(members)
-        }
-        while true {
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\""), let key = string() else { return nil }
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
-            index += 1
-            guard let member = value(depth: depth) else { return nil }
-            guard members.updateValue(member, forKey: key) == nil else { return nil }  // duplicate key
-            skipWhitespace()
-            guard index < bytes.count else { return nil }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-            } else if bytes[index] == UInt8(ascii: "}") {
-                index += 1
-                return .object(members)
-            } else {
-                return nil
-            }
-        }
+        // `members` has refused a repeated key already.
+        members(depth: depth).map { .object(Dictionary(uniqueKeysWithValues: $0.lazy.map { ($0.name, $0.value) })) }
     }
 
-    /// At the `{`: the object's members in order; nil when malformed or a key repeats
-    /// (few members: the repeat check compares with each earlier key).
+    /// At the `{`: the object's members in order; nil when malformed or a key repeats. The
+    /// repeat check compares with each earlier key while there are few (a token's claims),
+    /// and uses a set beyond that, so no object costs quadratic time.
     mutating func members(depth: Int) -> [(name: String, value: JSONValue)]? {
         index += 1  // {
         var members: [(name: String, value: JSONValue)] = []
         members.reserveCapacity(10)
+        var names: Set<String>?
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -202,7 +179,12 @@ private struct JSONTextParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
             index += 1
             guard let member = value(depth: depth) else { return nil }
-            guard !members.contains(where: { $0.name == key }) else { return nil }  // duplicate key
+            if members.count < 16 {
+                guard !members.contains(where: { $0.name == key }) else { return nil }  // duplicate key
+            } else {
+                if names == nil { names = Set(members.map(\.name)) }
+                guard names!.insert(key).inserted else { return nil }
+            }
             members.append((key, member))
             skipWhitespace()
             guard index < bytes.count else { return nil }
