@@ -12,7 +12,7 @@ public func buildApplication(configuration: VoteConfiguration, logger: Logger) a
 func buildApplication(_ dependencies: VoteDependencies) throws -> some ApplicationProtocol {
     let events = PollEventsService(
         database: dependencies.database, repository: dependencies.repository, hub: dependencies.hub,
-        settings: dependencies.configuration.events, logger: dependencies.logger)
+        announcer: dependencies.announcer, settings: dependencies.configuration.events, logger: dependencies.logger)
     return makeServiceApplication(
         router: try buildRouter(dependencies), configuration: dependencies.configuration.common, database: dependencies.database,
         migrations: VoteMigrations.all, userEvents: dependencies.userEvents, services: [events], logger: dependencies.logger)

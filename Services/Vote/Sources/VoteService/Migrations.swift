@@ -2,8 +2,9 @@ import Shared
 
 /// The vote database's schema, in order. Released steps never change.
 enum VoteMigrations {
-    /// The channel every change of a poll's counts is announced on (payload: the poll id);
-    /// spelled out in the migrations below, which never change.
+    /// The channel every change of a poll's counts is announced on (payload: poll ids,
+    /// comma-separated; `PollChangeAnnouncer`, and the trigger of a deleted poll); spelled
+    /// out in the migrations below, which never change.
     static let notificationChannel = "poll_votes"
 
     static let all: [Migration] = [
@@ -81,5 +82,23 @@ enum VoteMigrations {
             "CREATE TRIGGER polls_announce_delete AFTER DELETE ON polls FOR EACH ROW EXECUTE FUNCTION polls_announce_delete()",
         ]),
         Migration(version: 2, name: "revoked tokens", statements: UserEvents.migration),
+        // Counts still follow the votes in the same transaction; the announcement moves to the
+        // service (`PollChangeAnnouncer`: one NOTIFY for many votes), since a NOTIFY per vote
+        // made every commit take PostgreSQL's notification queue lock.
+        Migration(version: 3, name: "votes announced by the service", statements: [
+            """
+            CREATE OR REPLACE FUNCTION votes_maintain_counts() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP IN ('DELETE', 'UPDATE') THEN
+                    UPDATE candidates SET vote_count = vote_count - 1 WHERE id = OLD.candidate_id;
+                END IF;
+                IF TG_OP IN ('INSERT', 'UPDATE') THEN
+                    UPDATE candidates SET vote_count = vote_count + 1 WHERE id = NEW.candidate_id;
+                END IF;
+                RETURN NULL;
+            END
+            $$
+            """,
+        ]),
     ]
 }

@@ -62,6 +62,9 @@ actor PollEventHub {
     private var subscribers: [UUID: [UUID: PollSubscription]] = [:]
     /// Polls with subscribers whose counts changed since the fan-out loop last read them.
     private var dirty: Set<UUID> = []
+    /// The counts last handed to each watched poll's subscribers: a reload that finds them
+    /// unchanged (the periodic refresh, a reconnection) sends nothing.
+    private var published: [UUID: PollCounts] = [:]
     /// Whether the LISTEN connection is up; while it is not, changes may be missed.
     private(set) var isListening = false
 
@@ -88,22 +91,25 @@ actor PollEventHub {
         return subscription
     }
 
+    /// A new subscriber's first counts, read after it subscribed. They are also what the
+    /// next reload is compared with, when nothing was sent to this poll's subscribers yet.
+    func offerFirst(_ counts: PollCounts, to subscription: PollSubscription) {
+        if published[subscription.pollID] == nil { published[subscription.pollID] = counts }
+        subscription.offerIfNothingPending(counts)
+    }
+
     func unsubscribe(_ subscription: PollSubscription) {
         subscription.finish()
         subscribers[subscription.pollID]?[subscription.id] = nil
         if subscribers[subscription.pollID]?.isEmpty == true {
             subscribers[subscription.pollID] = nil
             dirty.remove(subscription.pollID)
+            published[subscription.pollID] = nil
         }
         subscriberGauge.record(subscriberCount)
     }
 
-    /// A vote, retraction or deletion touched this poll (from any instance).
-    func pollChanged(_ pollID: UUID) {
-        guard subscribers[pollID] != nil else { return }
-        markDirty([pollID])
-    }
-
+    /// Votes, retractions or a deletion touched these polls (from any instance).
     func markDirty(_ pollIDs: [UUID]) {
         let watched = pollIDs.filter { subscribers[$0] != nil }
         guard !watched.isEmpty else { return }
@@ -114,6 +120,11 @@ actor PollEventHub {
     /// The listener (re)connected: anything may have changed while it was away.
     func listenerConnected() {
         isListening = true
+        markAllDirty()
+    }
+
+    /// Every watched poll is reloaded at the next fan-out.
+    func markAllDirty() {
         markDirty(Array(subscribers.keys))
     }
 
@@ -133,10 +144,14 @@ actor PollEventHub {
         for pollID in pollIDs {
             guard let pollSubscribers = subscribers[pollID]?.values else { continue }
             if let counts = counts[pollID] {
+                // New subscribers read their first counts themselves, so these are news only
+                // when they differ from the last ones sent.
+                guard published.updateValue(counts, forKey: pollID) != counts else { continue }
                 for subscriber in pollSubscribers { subscriber.offer(counts) }
             } else {
                 for subscriber in pollSubscribers { subscriber.finish() }
                 subscribers[pollID] = nil
+                published[pollID] = nil
             }
         }
         subscriberGauge.record(subscriberCount)
@@ -147,6 +162,7 @@ actor PollEventHub {
         for subscriber in subscribers.values.flatMap(\.values) { subscriber.finish() }
         subscribers.removeAll()
         dirty.removeAll()
+        published.removeAll()
         wake.finish()
         subscriberGauge.record(0)
     }

@@ -28,7 +28,7 @@ struct PollEventsController: Sendable {
             guard let counts = try await repository.counts(pollIDs: [pollID], logger: context.logger)[pollID] else {
                 throw PollsController.pollNotFound
             }
-            subscription.offerIfNothingPending(counts)
+            await hub.offerFirst(counts, to: subscription)
         } catch {
             await hub.unsubscribe(subscription)
             throw error

@@ -8,23 +8,32 @@ import Shared
 public struct PollEventsSettings: Sendable {
     /// Changes within this window reach a subscriber as one event.
     public var coalesceInterval: Duration
-    /// A `: keepalive` comment goes out after this long without an event.
+    /// A `: keepalive` comment goes out after this long without an event; the watched polls
+    /// are also reloaded this often, whatever was announced.
     public var heartbeatInterval: Duration
+    /// Changes of this instance go out to all instances at most this often (one NOTIFY).
+    public var announceInterval: Duration
 
-    public init(coalesceInterval: Duration = .milliseconds(250), heartbeatInterval: Duration = .seconds(15)) {
+    public init(
+        coalesceInterval: Duration = .milliseconds(250), heartbeatInterval: Duration = .seconds(15),
+        announceInterval: Duration = .milliseconds(50)
+    ) {
         self.coalesceInterval = coalesceInterval
         self.heartbeatInterval = heartbeatInterval
+        self.announceInterval = announceInterval
     }
 }
 
 /// Run by the application: one dedicated connection per instance LISTENs on
-/// `poll_votes` (reconnecting with backoff when it drops), and the fan-out loop turns
-/// the changed poll ids into fresh counts for this instance's subscribers.
+/// `poll_votes` (reconnecting with backoff when it drops), the fan-out loop turns the
+/// changed poll ids into fresh counts for this instance's subscribers, and the announcer
+/// sends this instance's changes to every instance.
 struct PollEventsService: Service {
     /// The LISTEN connection comes from its pool (the pool of the moment: it is replaced after an outage).
     let database: Database
     let repository: any VoteRepository
     let hub: PollEventHub
+    let announcer: PollChangeAnnouncer
     let settings: PollEventsSettings
     let logger: Logger
 
@@ -32,11 +41,24 @@ struct PollEventsService: Service {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.listen() }
             group.addTask { await self.fanOut() }
-            // Until shutdown (graceful or not), then stop both loops.
+            group.addTask { await announcer.run(database: database, interval: settings.announceInterval, logger: logger) }
+            group.addTask { await self.refresh() }
+            // Until shutdown (graceful or not), then stop the loops; the HTTP server has
+            // stopped by now, so the last changes are announced once more, here.
             try? await gracefulShutdown()
+            await announcer.flush(database: database, logger: logger)
             group.cancelAll()
         }
         await hub.finishAll()
+    }
+
+    /// Every heartbeat interval, the watched polls are reloaded whatever was announced: a
+    /// change whose announcement was lost reaches subscribers within that interval.
+    func refresh() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: settings.heartbeatInterval)
+            await hub.markAllDirty()
+        }
     }
 
     /// LISTEN, forever: after a reconnection the hub reloads every watched poll, since
@@ -46,8 +68,7 @@ struct PollEventsService: Service {
             on: VoteMigrations.notificationChannel, logger: logger,
             connected: { await hub.listenerConnected() },
             notification: { payload in
-                guard let pollID = UUID(apiString: payload) else { return }
-                await hub.pollChanged(pollID)
+                await hub.markDirty(PollChangeAnnouncer.pollIDs(in: payload))
             },
             disconnected: { await hub.listenerDisconnected() })
     }

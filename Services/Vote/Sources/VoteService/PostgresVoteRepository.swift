@@ -5,6 +5,8 @@ import Shared
 
 struct PostgresVoteRepository: VoteRepository {
     let database: Database
+    /// Told of every committed change to counts, for the live subscribers of every instance.
+    let announcer: PollChangeAnnouncer
 
     func createPoll(_ poll: NewPoll, logger: Logger) async throws -> PollRecord {
         let candidateIDs = poll.candidates.map(\.id)
@@ -95,7 +97,10 @@ struct PostgresVoteRepository: VoteRepository {
                         InsertVote(pollID: pollID, candidateID: candidateID, userID: userID), logger: logger
                     ).collect()
                 }
-                if let createdAt = inserted.first { return .cast(createdAt: createdAt) }
+                if let createdAt = inserted.first {
+                    announcer.changed(CollectionOfOne(pollID))
+                    return .cast(createdAt: createdAt)
+                }
             } catch let error as PSQLError where error.sqlState == Self.foreignKeyViolation {
                 // The poll (or candidate) was deleted while we voted.
                 return .pollNotFound
@@ -115,7 +120,10 @@ struct PostgresVoteRepository: VoteRepository {
         let deleted = try await database.write(logger: logger) { connection in
             try await connection.execute(DeleteVote(pollID: pollID, userID: userID), logger: logger).collect()
         }
-        if !deleted.isEmpty { return .retracted }
+        if !deleted.isEmpty {
+            announcer.changed(CollectionOfOne(pollID))
+            return .retracted
+        }
         guard let state = try await pollState(pollID: pollID, candidateID: nil, userID: userID, logger: logger) else {
             return .pollNotFound
         }
@@ -137,7 +145,7 @@ struct PostgresVoteRepository: VoteRepository {
     }
 
     func deleteUserData(userID: UUID, logger: Logger) async throws -> (votes: Int, polls: Int) {
-        try await database.transaction(logger: logger) { connection in
+        let (votedPolls, polls) = try await database.transaction(logger: logger) { connection in
             // Every candidate row this changes (the user's votes' candidates, the user's polls'
             // candidates) is locked first, in id order: the triggers below then update rows we
             // already hold, so two deletions, each touching many candidates, cannot deadlock.
@@ -150,14 +158,19 @@ struct PostgresVoteRepository: VoteRepository {
                 """, logger: logger
             ).consume()
             // Votes first: the trigger takes each out of its candidate's count.
-            let votes = try await connection.query(
+            var votedPolls: [UUID] = []
+            for try await pollID in try await connection.query(
                 "DELETE FROM votes WHERE user_id = \(userID) RETURNING poll_id", logger: logger
-            ).count()
+            ).decode(UUID.self) {
+                votedPolls.append(pollID)
+            }
             let polls = try await connection.query(
                 "DELETE FROM polls WHERE created_by = \(userID) RETURNING id", logger: logger
             ).count()
-            return (votes, polls)
+            return (votedPolls, polls)
         }
+        announcer.changed(votedPolls)
+        return (votedPolls.count, polls)
     }
 
     // MARK: helpers

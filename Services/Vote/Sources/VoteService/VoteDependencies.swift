@@ -11,6 +11,8 @@ struct VoteDependencies: Sendable {
     var repository: any VoteRepository
     /// This instance's live-count subscribers, fed by the LISTEN connection.
     var hub: PollEventHub
+    /// Announces this instance's changes to every instance's LISTEN connection.
+    var announcer: PollChangeAnnouncer
     /// Revoked tokens and deleted users (`POST /internal/events`).
     var userEvents: UserEvents
 
@@ -18,7 +20,8 @@ struct VoteDependencies: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.database = configuration.common.makeDatabase(logger: logger)
-        self.repository = PostgresVoteRepository(database: database)
+        self.announcer = PollChangeAnnouncer()
+        self.repository = PostgresVoteRepository(database: database, announcer: announcer)
         self.hub = PollEventHub()
         self.userEvents = UserEvents(database: database, tokens: configuration.common.tokens)
     }
