@@ -209,7 +209,9 @@ check_running() {
 
     # The object store in use, end to end: a recording through the gateway and back.
     pid="$(cat "$DIR/run/recording.pid")"
-    tr '\0' '\n' <"/proc/$pid/environ" | grep -qx "STORAGE_BACKEND=$backend" ||
+    # -z: the NUL-separated entries read directly (`tr | grep -q` under pipefail fails when
+    # grep quits before tr has written everything, as one CI run saw).
+    grep -qxz "STORAGE_BACKEND=$backend" "/proc/$pid/environ" ||
         fail "recording does not run with STORAGE_BACKEND=$backend"
     if [[ "$backend" == s3 ]]; then
         [[ "$(stack_processes)" == *"weed server"*"-dir=$DIR/seaweedfs/"* ]] || fail "SeaweedFS is not running"
