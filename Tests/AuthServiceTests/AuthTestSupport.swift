@@ -15,12 +15,25 @@ func withAuthService(
     extra: [String: String] = [:],
     _ test: @escaping @Sendable (any TestClientProtocol, _ databaseURL: String) async throws -> Void
 ) async throws {
+    try await withAuthService(databaseURL: existing, extra: extra) { client, _, databaseURL in try await test(client, databaseURL) }
+}
+
+/// The same, with the service's parts for `test` to reach into (the outbox dispatcher),
+/// the outbox polling every `outboxPollInterval`.
+func withAuthService(
+    databaseURL existing: String? = nil,
+    extra: [String: String] = [:],
+    outboxPollInterval: Duration = .seconds(1),
+    _ test: @escaping @Sendable (any TestClientProtocol, AuthDependencies, _ databaseURL: String) async throws -> Void
+) async throws {
     let databaseURL: String
     if let existing { databaseURL = existing } else { databaseURL = try await TestDatabase.create() }
     let reader = TestEnvironment.reader(databaseURL: databaseURL, extra: ["BCRYPT_COST": "4"].merging(extra) { $1 })
     let configuration = try AuthConfiguration(reader: reader, logger: TestEnvironment.logger)
-    let app = try await buildApplication(configuration: configuration, logger: TestEnvironment.logger)
-    try await app.test(.router) { client in try await test(client, databaseURL) }
+    let dependencies = try await AuthDependencies(
+        configuration: configuration, logger: TestEnvironment.logger, outboxPollInterval: outboxPollInterval)
+    let app = try await buildApplication(dependencies)
+    try await app.test(.router) { client in try await test(client, dependencies, databaseURL) }
 }
 
 struct Session: Decodable {

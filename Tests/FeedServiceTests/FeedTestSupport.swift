@@ -146,6 +146,7 @@ func withFeedService(
             reader: TestEnvironment.reader(databaseURL: databaseURL, extra: variables), logger: TestEnvironment.logger)
         let calls = DirectoryCalls()
         var dependencies = try FeedDependencies(configuration: configuration, logger: TestEnvironment.logger)
+        // What the routes (posts, images, /ready) use; the sweeper keeps the store itself.
         dependencies.storage = wrapStorage(dependencies.storage, storagePath)
         dependencies.authorDirectory = CountingDirectory(base: dependencies.authorDirectory, calls: calls)
         let app = try buildApplication(dependencies)

@@ -24,8 +24,8 @@ private func withFailingRoutes(_ test: @escaping @Sendable (any TestClientProtoc
     }
     let userEvents = UserEvents(database: database, tokens: settings)
     let router = makeServiceRouter(
-        configuration: configuration, tokens: try userEvents.accessTokens(settings: settings), userEvents: userEvents,
-        readiness: [ReadinessCheck("always") {}], openAPIDocument: "openapi: 3.1.0\n")
+        configuration: configuration, database: database, tokens: try userEvents.accessTokens(settings: settings), userEvents: userEvents,
+        readiness: [ReadinessCheck("always") {}], openAPIDocument: "openapi: 3.1.0\n", logger: TestEnvironment.logger)
     router.get("api-error") { _, _ -> String in throw APIError.conflict("already_there", "It is already there.") }
     router.post("decode") { request, context -> String in
         let body = try await request.decodeJSON(as: Body.self, context: context)
@@ -39,6 +39,10 @@ private func withFailingRoutes(_ test: @escaping @Sendable (any TestClientProtoc
         }
     }
     router.get("unexpected") { _, _ -> String in throw Secret() }
+    router.get("database-down") { _, _ -> String in throw DatabaseUnavailableError(reason: "no connection", underlying: Secret()) }
+    router.get("database-in-doubt") { _, _ -> String in
+        throw DatabaseUnavailableError(reason: "commit not confirmed", mayHaveWritten: true, underlying: Secret())
+    }
     router.get("http-error") { _, _ -> String in throw HTTPError(.badRequest, message: "internal detail") }
     router.get("parameter/{id}") { _, context -> String in
         try context.parameters.require("id", as: UUID.self).uuidString
@@ -83,6 +87,20 @@ struct ProblemMiddlewareTests {
             let response = try await client.send(.get, "/wrapped")
             #expect(response.status == .notFound)
             #expect(try response.problem.code == "thing_not_found")
+        }
+    }
+
+    /// The database down is a 503 that says whether the change may have been saved, with
+    /// Retry-After and nothing of the cause.
+    @Test func databaseUnavailabilityIsA503ThatSaysWhetherTheChangeMayHaveBeenSaved() async throws {
+        try await withFailingRoutes { client in
+            for (path, code) in [("/database-down", "service_unavailable"), ("/database-in-doubt", "write_outcome_unknown")] {
+                let response = try await client.send(.get, path)
+                #expect(response.status == .serviceUnavailable)
+                #expect(try response.problem.code == code)
+                #expect(response.headers[.retryAfter] != nil)
+                #expect(!String(buffer: response.body).contains("SELECT"))
+            }
         }
     }
 

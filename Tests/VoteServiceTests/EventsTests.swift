@@ -153,7 +153,7 @@ struct EventsTests {
         let databaseURL = try await TestDatabase.create()
         let reader = TestEnvironment.reader(databaseURL: databaseURL, extra: ["VOTE_EVENTS_COALESCE_MS": "20"])
         let configuration = try VoteConfiguration(reader: reader, logger: TestEnvironment.logger)
-        let dependencies = VoteDependencies(configuration: configuration, logger: TestEnvironment.logger)
+        let dependencies = try VoteDependencies(configuration: configuration, logger: TestEnvironment.logger)
         let hub = dependencies.hub
         let app = try buildApplication(dependencies)
         try await app.test(.live) { client in

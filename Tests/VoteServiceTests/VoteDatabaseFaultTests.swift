@@ -65,8 +65,10 @@ struct VoteDatabaseFaultTests {
                 #expect(["service_unavailable", "write_outcome_unknown"].contains(try vote.problem.code))
                 try await eventually { try await client.send(.get, "/ready").status == .serviceUnavailable }
 
+                // Back within seconds of the database's return (the pool's own backoff could
+                // take far longer after a long outage; DatabasePool replaces it then).
                 try await database.restart()
-                try await eventually { try await client.send(.get, "/ready").status == .ok }
+                try await eventually(timeout: .seconds(10)) { try await client.send(.get, "/ready").status == .ok }
                 #expect(try await client.vote(try TestUser(), poll: poll.id, candidate: poll.candidates[0].id).status == .created)
             }
         }

@@ -15,6 +15,9 @@
 #   install_find_chromedriver        path of chromedriver  (Debian package chromium-driver)
 #   install_find_selenium            path of a python3 that imports selenium (PyPI selenium, in
 #                                    a venv): it runs the browser tests, tests/web/test_web.py
+#   install_find_yaml_python         path of a python3 that imports yaml (PyYAML: one that has it
+#                                    already, else PyPI pyyaml in a venv): it reads compose.yaml
+#                                    in scripts/check-services-table.sh
 #
 # Each finder prints the path on stdout and returns 0, installing first when the program is
 # missing and it can; otherwise it prints one line on stderr saying exactly what is missing
@@ -28,8 +31,8 @@
 # Python release) does not build on Python 3.11 (its PyYAML<6 pin fails to compile).
 #
 # Env: WEED, ST, NGINX, DOCKER_COMPOSE, CHROMIUM, CHROMEDRIVER (use this executable),
-#      AIOSMTPD_PYTHON, SELENIUM_PYTHON (use this python3, which must import aiosmtpd or
-#      selenium), PG_BINDIR (see postgres.sh),
+#      AIOSMTPD_PYTHON, SELENIUM_PYTHON, YAML_PYTHON (use this python3, which must import
+#      aiosmtpd, selenium or yaml), PG_BINDIR (see postgres.sh),
 #      INSTALL_NO=1 (never install; only find and report).
 
 install_log() { echo "install: $*" >&2; }
@@ -210,29 +213,41 @@ install_find_st() {
     install_via_pip st schemathesis schemathesis
 }
 
-# aiosmtpd is a library (its own `aiosmtpd` command cannot store messages or inject
-# faults), so what is wanted is a python that imports it, to run scripts/lib/smtp_sink.py:
-# the venv's. Not python3 from PATH: Debian's python3-aiosmtpd is older than PyPI's, which
-# the sink is tested with. The venv is tried with an import, not a file test: a Python
-# upgrade can leave a venv that no longer imports its packages; it is then made anew.
-install_find_aiosmtpd() {
-    local rc=0 venv python
-    python="$(install_override AIOSMTPD_PYTHON "pip install aiosmtpd (into the venv of that python)")" || rc=$?
+# install_python_with MODULE PACKAGE VAR [PYTHON...]: a python that imports MODULE, for the
+# libraries the scripts run (not commands): VAR's python if set; else the first of the
+# PYTHONs given (tried in turn) that imports it; else the venv of its own that this makes,
+# with PyPI's PACKAGE. Each is tried with an import, not a file test: a Python upgrade can
+# leave a venv that no longer imports its packages; it is then made anew.
+install_python_with() {
+    local module="$1" package="$2" var="$3" rc=0 venv python
+    shift 3
+    python="$(install_override "$var" "pip install $package (into the venv of that python)")" || rc=$?
     if ((rc == 0)); then
-        "$python" -c 'import aiosmtpd' >/dev/null 2>&1 ||
-            { install_missing "aiosmtpd for AIOSMTPD_PYTHON=$AIOSMTPD_PYTHON" "$python -m pip install aiosmtpd"; return 1; }
+        "$python" -c "import $module" >/dev/null 2>&1 ||
+            { install_missing "$module for $var=${!var}" "$python -m pip install $package"; return 1; }
         echo "$python"
         return 0
     fi
     ((rc == 2)) || return "$rc"
-    venv="$(install_venv_dir aiosmtpd)"
-    python="$venv/bin/python3"
-    "$python" -c 'import aiosmtpd' >/dev/null 2>&1 && { echo "$python" && return 0; }
+    venv="$(install_venv_dir "$module")"
+    for python in "$@" "$venv/bin/python3"; do
+        python="$(install_find_cmd "$python")" || continue
+        "$python" -c "import $module" >/dev/null 2>&1 && { echo "$python" && return 0; }
+    done
     [[ "${INSTALL_NO:-0}" == 1 ]] || rm -rf "$venv"
-    install_pip_venv aiosmtpd aiosmtpd "$venv" || return 1
-    "$python" -c 'import aiosmtpd' >/dev/null 2>&1 ||
-        { install_missing aiosmtpd "pip install aiosmtpd" "installed aiosmtpd but $python cannot import it"; return 1; }
+    install_pip_venv "$module" "$package" "$venv" || return 1
+    python="$venv/bin/python3"
+    "$python" -c "import $module" >/dev/null 2>&1 ||
+        { install_missing "$module" "pip install $package" "installed $package but $python cannot import it"; return 1; }
     echo "$python"
+}
+
+# aiosmtpd is a library (its own `aiosmtpd` command cannot store messages or inject
+# faults), so what is wanted is a python that imports it, to run scripts/lib/smtp_sink.py:
+# the venv's. Not python3 from PATH: Debian's python3-aiosmtpd is older than PyPI's, which
+# the sink is tested with.
+install_find_aiosmtpd() {
+    install_python_with aiosmtpd aiosmtpd AIOSMTPD_PYTHON
 }
 
 # The browser of the web tests and its driver, both from Debian, so that their versions
@@ -251,24 +266,27 @@ install_find_chromedriver() {
     install_via_apt chromedriver chromium-driver /usr/bin/chromedriver
 }
 
-# Selenium is a library, like aiosmtpd: what is wanted is a python that imports it (the
-# venv's, tried with an import for the same reason as above).
+# Selenium is a library, like aiosmtpd (the venv's python).
 install_find_selenium() {
-    local rc=0 venv python package="selenium>=4.11,<5"
-    python="$(install_override SELENIUM_PYTHON "pip install selenium (into the venv of that python)")" || rc=$?
-    if ((rc == 0)); then
-        "$python" -c 'import selenium' >/dev/null 2>&1 ||
-            { install_missing "selenium for SELENIUM_PYTHON=$SELENIUM_PYTHON" "$python -m pip install selenium"; return 1; }
-        echo "$python"
-        return 0
+    install_python_with selenium "selenium>=4.11,<5" SELENIUM_PYTHON
+}
+
+# PyYAML is a library, like aiosmtpd. Many pythons here have it already, so these are
+# tried before anything is installed: python3 from PATH; the one docker-compose (a Python
+# program in Debian's package) runs on; Debian's /usr/bin/python3 (python3-yaml); the one
+# of schemathesis' venv (schemathesis depends on PyYAML; st as install_find_st finds it,
+# without installing it).
+install_find_yaml_python() {
+    local python dc st
+    local -a candidates=(python3)
+    if dc="$(install_find_cmd "${DOCKER_COMPOSE:-docker-compose}")"; then
+        python="$(head -c 200 "$dc" | LC_ALL=C sed -n '1s/^#! *\([^ ]*python[^ ]*\).*/\1/p' 2>/dev/null)"
+        [[ -n "$python" ]] && candidates+=("$python")
     fi
-    ((rc == 2)) || return "$rc"
-    venv="$(install_venv_dir selenium)"
-    python="$venv/bin/python3"
-    "$python" -c 'import selenium' >/dev/null 2>&1 && { echo "$python" && return 0; }
-    [[ "${INSTALL_NO:-0}" == 1 ]] || rm -rf "$venv"
-    install_pip_venv selenium "$package" "$venv" || return 1
-    "$python" -c 'import selenium' >/dev/null 2>&1 ||
-        { install_missing selenium "pip install selenium" "installed selenium but $python cannot import it"; return 1; }
-    echo "$python"
+    candidates+=(/usr/bin/python3)
+    if st="$(INSTALL_NO=1 install_find_st 2>/dev/null)"; then
+        st="$(readlink -f "$st" 2>/dev/null || echo "$st")"
+        candidates+=("$(dirname "$st")/python3")
+    fi
+    install_python_with yaml pyyaml YAML_PYTHON "${candidates[@]}"
 }

@@ -49,3 +49,11 @@ public actor StorageWriteProbe {
         }
     }
 }
+
+extension ReadinessCheck {
+    /// `storage`: whether the store takes writes now, by a write probe of its own.
+    public static func storage(_ storage: any ObjectStorage) -> ReadinessCheck {
+        let probe = StorageWriteProbe(storage: storage)
+        return ReadinessCheck("storage") { try await probe.check() }
+    }
+}

@@ -8,13 +8,12 @@ public func buildApplication(configuration: AuthConfiguration, logger: Logger) a
     try await buildApplication(AuthDependencies(configuration: configuration, logger: logger))
 }
 
-/// Builds the auth service from its parts: routes, migrations and the outbox dispatcher.
+/// Builds the auth service from its parts: routes, migrations, and the outbox dispatcher and
+/// mailer beside them.
 func buildApplication(_ dependencies: AuthDependencies) async throws -> some ApplicationProtocol {
-    let router = try await buildRouter(dependencies)
-    return makeServiceApplication(
-        router: router, configuration: dependencies.configuration.common, database: dependencies.database,
-        migrations: AuthMigrations.all, userEvents: dependencies.userEvents,
-        services: [dependencies.http, dependencies.makeOutboxDispatcher(), try await dependencies.makeMailer()],
+    makeServiceApplication(
+        router: try await buildRouter(dependencies), configuration: dependencies.configuration.common, database: dependencies.database,
+        migrations: AuthMigrations.all, userEvents: dependencies.userEvents, services: dependencies.backgroundServices,
         logger: dependencies.logger)
 }
 
@@ -29,11 +28,9 @@ func buildRouter(_ dependencies: AuthDependencies) async throws -> Router<AppReq
         mail: configuration.mail, mailQueue: dependencies.mailQueue, mailWakeUp: dependencies.mailWakeUp,
         socialProviders: dependencies.socialProviders())
 
-    let (database, logger) = (dependencies.database, dependencies.logger)
     let router = makeServiceRouter(
-        configuration: configuration.common, tokens: tokens, userEvents: dependencies.userEvents,
-        readiness: [ReadinessCheck("database") { try await database.ping(logger: logger) }],
-        openAPIDocument: OpenAPIDocument.load(from: .module))
+        configuration: configuration.common, database: dependencies.database, tokens: tokens, userEvents: dependencies.userEvents,
+        openAPIDocument: OpenAPIDocument.load(from: .module), logger: dependencies.logger)
     let auth = router.group("auth")
     auth.addRoutes(controller.publicEndpoints)
     auth.group(context: AuthenticatedContext.self).addRoutes(controller.userEndpoints)

@@ -16,7 +16,7 @@ struct PostForm: Sendable {
 /// `multipart/form-data` with `title`, `content`, up to 10 `images` parts and (for updates)
 /// one `removeImageIds` part per id.
 ///
-/// Each image streams into the store under `feeds/<feedId>/<imageId>` as it arrives, once
+/// Each image streams into the store under `feeds/<postId>/<imageId>` as it arrives, once
 /// its first bytes prove it a PNG, JPEG, GIF or WebP (`415` otherwise); more than 10 MiB is
 /// `413`. Every image stored is appended to `stored` at once, so that the caller can remove
 /// them all again when the request fails later, wherever it fails.

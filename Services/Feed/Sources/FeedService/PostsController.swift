@@ -64,7 +64,7 @@ struct PostsController: Sendable {
             }
             throw error
         }
-        context.logger.info("feed created", metadata: ["feedId": "\(id)", "images": "\(record.images.count)"])
+        context.logger.info("post created", metadata: ["postId": "\(id)", "images": "\(record.images.count)"])
         return try Response.json(
             await response(record, context: context), status: .created, headers: [.location: "/feeds/\(id.apiString)"])
     }
@@ -141,8 +141,8 @@ struct PostsController: Sendable {
         let id = try context.parameters.id("id", orNotFound: PostRules.notFound)
         switch try await repository.delete(id: id, authorID: context.user.id, logger: context.logger) {
         case .deleted(let removedKeys):
-            await removeObjects(removedKeys, context: context, reason: "feed deleted")
-            context.logger.info("feed deleted", metadata: ["feedId": "\(id)"])
+            await removeObjects(removedKeys, context: context, reason: "post deleted")
+            context.logger.info("post deleted", metadata: ["postId": "\(id)"])
             return .noContent
         case .notFound:
             throw PostRules.notFound
@@ -165,7 +165,7 @@ struct PostsController: Sendable {
             return try await download.response(to: request, storage: storage)
         } catch ObjectStorageError.notFound {
             // A row without its object: deleted in between, or lost. Either way there is nothing to send.
-            context.logger.error("feed image object missing", metadata: ["feedId": "\(postID)", "imageId": "\(imageID)"])
+            context.logger.error("post image object missing", metadata: ["postId": "\(postID)", "imageId": "\(imageID)"])
             throw PostRules.imageNotFound
         }
     }

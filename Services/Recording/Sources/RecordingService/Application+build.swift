@@ -14,8 +14,7 @@ public func buildApplication(configuration: RecordingConfiguration, logger: Logg
 func buildApplication(_ dependencies: RecordingDependencies) throws -> some ApplicationProtocol {
     makeServiceApplication(
         router: try buildRouter(dependencies), configuration: dependencies.configuration.common, database: dependencies.database,
-        migrations: RecordingMigrations.all, userEvents: dependencies.userEvents,
-        services: [dependencies.storageService, dependencies.purger, dependencies.sweeper],
+        migrations: RecordingMigrations.all, userEvents: dependencies.userEvents, services: dependencies.backgroundServices,
         logger: dependencies.logger)
 }
 
@@ -23,8 +22,6 @@ func buildApplication(_ dependencies: RecordingDependencies) throws -> some Appl
 func buildRouter(_ dependencies: RecordingDependencies) throws -> Router<AppRequestContext> {
     let configuration = dependencies.configuration
     let tokens = try dependencies.userEvents.accessTokens(settings: configuration.common.tokens)
-    let credentials = try ServiceCredentials(
-        secret: configuration.common.serviceTokenSecret, serviceName: RecordingConfiguration.serviceName)
     let controller = RecordingController(
         repository: dependencies.repository, storage: dependencies.storage,
         receiver: UploadReceiver(storage: dependencies.storage, maxBytes: configuration.maxUploadBytes),
@@ -33,20 +30,14 @@ func buildRouter(_ dependencies: RecordingDependencies) throws -> Router<AppRequ
         contentLinks: ContentLinks(
             serviceTokenSecret: configuration.common.serviceTokenSecret, lifetime: configuration.contentLinkLifetime))
 
-    let (database, logger) = (dependencies.database, dependencies.logger)
-    let storageProbe = StorageWriteProbe(storage: dependencies.storage)
     let router = makeServiceRouter(
-        configuration: configuration.common, tokens: tokens, userEvents: dependencies.userEvents,
-        readiness: [
-            ReadinessCheck("database") { try await database.ping(logger: logger) },
-            ReadinessCheck("storage") { try await storageProbe.check() },
-        ],
-        openAPIDocument: OpenAPIDocument.load(from: .module))
+        configuration: configuration.common, database: dependencies.database, tokens: tokens, userEvents: dependencies.userEvents,
+        readiness: [.storage(dependencies.storage)], openAPIDocument: OpenAPIDocument.load(from: .module), logger: dependencies.logger)
     // Uploads stream `request.body` and count the bytes themselves (RECORDING_MAX_BYTES); the
     // context's maxUploadSize only limits `collect`, which these routes use for small JSON only.
     router.group("recordings", context: AuthenticatedContext.self).addRoutes(controller.endpoints)
     router.group("recordings", context: OptionalAuthContext.self).addRoutes(controller.contentEndpoints)
-    router.internalRoutes(credentials: credentials).addRoutes(
+    router.internalRoutes(credentials: dependencies.credentials).addRoutes(
         UserEventsController(events: dependencies.userEvents, handler: RecordingUserEventHandler(purger: dependencies.purger, uploadLimiter: dependencies.uploadLimiter)).endpoints)
     return router
 }

@@ -1,6 +1,7 @@
 import Logging
 import ObjectStore
 import PostgresNIO
+import ServiceLifecycle
 import Shared
 
 /// The recording service's parts, built once from its configuration. Tests build them and
@@ -11,6 +12,8 @@ struct RecordingDependencies: Sendable {
     var logger: Logger
     var database: Database
     var repository: any RecordingRepository
+    /// Checked on recording's `/internal` routes.
+    var credentials: ServiceCredentials
     var storage: any ObjectStorage
     /// Runs the store's own background work (the S3 client's pool).
     var storageService: ObjectStorageService
@@ -20,10 +23,14 @@ struct RecordingDependencies: Sendable {
     var userEvents: UserEvents
     var uploadLimiter: UserRateLimiter
 
+    /// What runs beside the HTTP server: the store's pool and the background workers.
+    var backgroundServices: [any Service] { [storageService, purger, sweeper] }
+
     init(configuration: RecordingConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
         self.database = configuration.common.makeDatabase(logger: logger)
+        self.credentials = try configuration.common.makeServiceCredentials()
         let repository = PostgresRecordingRepository(database: database)
         self.repository = repository
         (self.storage, self.storageService) = try configuration.storage.makeStorage(logger: logger)

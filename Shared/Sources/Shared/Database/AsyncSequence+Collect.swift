@@ -1,3 +1,5 @@
+import PostgresNIO
+
 extension AsyncSequence {
     /// Reads every element (so the connection is released) and returns them.
     public func collect() async throws -> [Element] {
@@ -11,5 +13,12 @@ extension AsyncSequence {
         var count = 0
         for try await _ in self { count += 1 }
         return count
+    }
+}
+
+extension PostgresRowSequence {
+    /// Drains the rows of a statement whose result is not needed.
+    public func consume() async throws {
+        for try await _ in self {}
     }
 }

@@ -115,6 +115,10 @@ public struct Database: Sendable {
             // `connectionCreationCircuitBreakerTripped`: the pool gave up reaching the server.
             pool.callFailedForWantOfConnection()
             throw DatabaseUnavailableError(reason: "no connection", underlying: error)
+        } catch let error as CancellationError where writes && call.wasLeased {
+            // The caller went away (a shutdown past its grace) after the write was sent: it may
+            // still commit, so what it refers to (an uploaded object) must stay.
+            throw DatabaseUnavailableError(reason: "cancelled", mayHaveWritten: true, underlying: error)
         }
     }
 
@@ -144,7 +148,8 @@ public struct Database: Sendable {
                     do {
                         let result = try await client.withConnection { connection in
                             guard call.leased() else { throw CancellationError() }
-                            pool.callGotConnection()
+                            pool.connectionTaken()
+                            defer { pool.connectionReturned() }
                             call.setDeadline(deadlines.schedule(in: queryTimeout) {
                                 call.finish(.failure(DatabaseUnavailableError(reason: "no answer within \(queryTimeout)")))
                             })
@@ -157,6 +162,10 @@ public struct Database: Sendable {
                 })
             }
         } onCancel: {
+            // A caller that gave up waiting for a connection (a readiness probe's own deadline,
+            // shorter than the wait) counts as a failed wait: an idle service with only probes
+            // must notice a database that is back as well as a busy one does.
+            if call.expireLease() { pool.callFailedForWantOfConnection() }
             call.cancel()
         }
     }

@@ -13,12 +13,20 @@ import Synchronization
 /// connection, a supervisor tries a connection of its own twice a second; the moment one
 /// succeeds, a new pool takes over (at once, for every later call) and the old one is shut
 /// down. Run it as a service (it runs the pools); `current` is the pool to lease from.
+///
+/// A pool that is merely busy (every connection held by calls that take long, a lock queue
+/// say) also makes calls wait in vain, but replacing it would only open more connections to a
+/// database that is working: so a pool is replaced only while no call holds a connection.
 public final class DatabasePool: Service, Sendable {
     private struct State {
         var client: PostgresClient
         var running: Task<Void, Never>?
         var failingSince: ContinuousClock.Instant?
+        /// Calls holding a connection now (of this pool or a replaced one that still drains).
+        var held = 0
         var replacements = 0
+        /// Checks that found calls failing but connections held: a busy pool, kept.
+        var keptBusy = 0
     }
     private let state: Mutex<State>
     /// nil: a fixed pool (tests), never replaced.
@@ -51,16 +59,28 @@ public final class DatabasePool: Service, Sendable {
     /// How many times the pool was replaced (for tests and logs).
     public var replacements: Int { state.withLock { $0.replacements } }
 
-    /// A call found no connection in time: the database may be down.
+    /// How many supervisor checks saw calls failing for want of a connection while others held
+    /// connections, and so kept the pool (for tests).
+    public var keptBusy: Int { state.withLock { $0.keptBusy } }
+
+    /// A call found no connection in time (or gave up waiting): the database may be down.
     func callFailedForWantOfConnection() {
         state.withLock { state in
             if state.failingSince == nil { state.failingSince = .now }
         }
     }
 
-    /// A call got its connection: the pool works.
-    func callGotConnection() {
-        state.withLock { $0.failingSince = nil }
+    /// A call got its connection: the pool works. Pair with `connectionReturned()`.
+    func connectionTaken() {
+        state.withLock { state in
+            state.failingSince = nil
+            state.held += 1
+        }
+    }
+
+    /// A call's work is done with its connection.
+    func connectionReturned() {
+        state.withLock { $0.held -= 1 }
     }
 
     public func run() async throws {
@@ -87,8 +107,15 @@ public final class DatabasePool: Service, Sendable {
     }
 
     private func replaceIfStuck(_ configuration: PostgresClient.Configuration) async {
-        guard let since = state.withLock({ $0.failingSince }), since.duration(to: .now) > .milliseconds(500) else { return }
-        guard await Self.serverAnswers(configuration, logger: logger) else { return }
+        let stuck = state.withLock { state -> Bool in
+            guard let since = state.failingSince, since.duration(to: .now) > .milliseconds(500) else { return false }
+            if state.held > 0 {
+                state.keptBusy += 1
+                return false
+            }
+            return true
+        }
+        guard stuck, await Self.serverAnswers(configuration, logger: logger) else { return }
         let fresh = PostgresClient(configuration: configuration, backgroundLogger: logger)
         let (old, count) = state.withLock { state in
             let old = state.running

@@ -8,10 +8,3 @@ extension PostgresClient {
         try await self.query("SELECT 1").consume()
     }
 }
-
-extension PostgresRowSequence {
-    /// Drains the rows of a statement whose result is not needed.
-    public func consume() async throws {
-        for try await _ in self {}
-    }
-}

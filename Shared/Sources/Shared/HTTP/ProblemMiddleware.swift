@@ -50,7 +50,7 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
                 // The statement reached the database but its commit could not be confirmed.
                 return APIError(
                     .serviceUnavailable, code: "write_outcome_unknown",
-                    detail: "The database became unavailable during this change: it may or may not have been saved. Check before repeating a create; other changes are safe to repeat.",
+                    detail: "The database became unavailable during this change: it may or may not have been saved. Check its state before repeating it.",
                     headers: [.retryAfter: "1"])
             }
             return .unavailable("The database is unavailable; nothing was changed. Try again shortly.")

@@ -12,12 +12,17 @@ import ServiceLifecycle
 /// time); metrics and CORS see the final response; every response gets `nosniff`; the query is
 /// form-decoded before anything reads it; the problem middleware sits inside them and turns
 /// every error below into problem+json.
+///
+/// `/ready` checks the database and the user-event listener of every service, then the
+/// service's own `readiness` checks (its object store, say).
 public func makeServiceRouter(
     configuration: CommonConfiguration,
+    database: Database,
     tokens: AccessTokens,
     userEvents: UserEvents,
-    readiness: [ReadinessCheck],
-    openAPIDocument: String?
+    readiness: [ReadinessCheck] = [],
+    openAPIDocument: String?,
+    logger: Logger
 ) -> Router<AppRequestContext> {
     _ = ServiceMetrics.bootstrap
     let router = Router(context: AppRequestContext.self)
@@ -29,7 +34,8 @@ public func makeServiceRouter(
     router.add(middleware: FormDecodedQueryMiddleware())
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: BearerAuthMiddleware(tokens: tokens))
-    router.addRoutes(OperationsController(checks: readiness + [userEvents.readiness], openAPIDocument: openAPIDocument).endpoints)
+    let checks: [ReadinessCheck] = [.database(database, logger: logger), userEvents.readiness] + readiness
+    router.addRoutes(OperationsController(checks: checks, openAPIDocument: openAPIDocument).endpoints)
     return router
 }
 
@@ -55,7 +61,18 @@ public func makeServiceApplication(
     let runner = MigrationRunner(migrations: migrations)
     app.beforeServerStarts {
         try await runner.run(on: database.client, logger: logger)
-        try await userEvents.load(logger: logger)
+        // As patient as the migrations (which wait for a connection as long as it takes): a
+        // database slow to answer at start (a loaded machine, a restart) delays the start
+        // rather than ending the process.
+        while true {
+            do {
+                try await userEvents.load(logger: logger)
+                break
+            } catch let error as DatabaseUnavailableError {
+                logger.warning("loading revocations at start: \(error.reason); trying again")
+                try await Task.sleep(for: .milliseconds(500))
+            }
+        }
     }
     return app
 }

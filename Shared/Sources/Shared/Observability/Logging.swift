@@ -167,9 +167,11 @@ struct JSONLineWriter {
 }
 
 public enum ServiceLogging {
-    /// Call once, first thing in a service's entry point: JSON lines at `LOG_LEVEL` (`info`).
+    /// Call once, first thing in a service's entry point: JSON lines at `LOG_LEVEL` (`info`),
+    /// read as the configuration reads it. A bad value logs at `info` only until the
+    /// configuration is read: that stops the service with a message naming LOG_LEVEL.
     public static func bootstrap(reader: ConfigReader) {
-        let level = Logger.Level(rawValue: reader.string(forKey: ConfigurationKeys.logLevel, default: "info")) ?? .info
+        let level = (try? CommonConfiguration.readLogLevel(reader)) ?? .info
         LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Logging
 import Metrics
 import Prometheus
 
@@ -22,6 +23,12 @@ public struct ReadinessCheck: Sendable {
     public init(_ name: String, check: @escaping @Sendable () async throws -> Void) {
         self.name = name
         self.check = check
+    }
+
+    /// `database`: one round trip, within the same bounds as any call. Every service's
+    /// router has it (`makeServiceRouter`).
+    public static func database(_ database: Database, logger: Logger) -> ReadinessCheck {
+        ReadinessCheck("database") { try await database.ping(logger: logger) }
     }
 }
 

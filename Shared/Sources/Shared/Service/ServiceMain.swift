@@ -4,22 +4,6 @@ import Hummingbird
 import Logging
 import ServiceLifecycle
 
-/// What a service reads at start-up: its settings from the environment (names in the README).
-public protocol ServiceConfiguration: Sendable {
-    /// The service's name: its logger label, default database and role.
-    static var serviceName: String { get }
-    /// Variables beyond the common ones whose values never appear in logs.
-    static var secretVariables: [String] { get }
-    /// The settings every service has.
-    var common: CommonConfiguration { get }
-    /// Reads and checks every setting; a bad one throws `ConfigurationError` naming it.
-    init(reader: ConfigReader, logger: Logger) throws
-}
-
-extension ServiceConfiguration {
-    public static var secretVariables: [String] { [] }
-}
-
 /// The one entry point of every service: each `main.swift` is a call to `run`.
 public enum ServiceMain {
     /// Secrets every service reads.

@@ -73,11 +73,7 @@ public struct CommonConfiguration: Sendable {
         self.environment = environment
         self.host = reader.string(forKey: ConfigurationKeys.host, default: "127.0.0.1")
         self.port = try reader.integer("HTTP_PORT", default: defaultPort, in: 0...65_535)
-        let level = reader.string(forKey: ConfigurationKeys.logLevel, default: "info")
-        guard let logLevel = Logger.Level(rawValue: level.lowercased()) else {
-            throw ConfigurationError("LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical.")
-        }
-        self.logLevel = logLevel
+        self.logLevel = try Self.readLogLevel(reader)
         self.corsAllowedOrigins = reader.string(forKey: ConfigurationKeys.corsAllowedOrigins, default: "*")
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
 
@@ -109,6 +105,22 @@ public struct CommonConfiguration: Sendable {
         Database(
             pool: DatabasePool(configuration: database, drainTime: databaseConnectionWait + databaseQueryTimeout, logger: logger),
             connectionWait: databaseConnectionWait, queryTimeout: databaseQueryTimeout)
+    }
+
+    /// The service's credentials for `/internal` calls: minted for the services it calls,
+    /// checked on its own `/internal` routes.
+    public func makeServiceCredentials() throws -> ServiceCredentials {
+        try ServiceCredentials(secret: serviceTokenSecret, serviceName: serviceName)
+    }
+
+    /// `LOG_LEVEL` (`info`), in any case. The one reading of it: logging is set up with it
+    /// before the rest of the configuration is read (`ServiceLogging.bootstrap`).
+    static func readLogLevel(_ reader: ConfigReader) throws -> Logger.Level {
+        let level = reader.string(forKey: ConfigurationKeys.logLevel, default: "info")
+        guard let logLevel = Logger.Level(rawValue: level.lowercased()) else {
+            throw ConfigurationError("LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical, not '\(level)'.")
+        }
+        return logLevel
     }
 
     /// A secret must be at least 32 bytes (RFC 7518 §3.2); production refuses defaults and weak values.

@@ -1,0 +1,2 @@
+/// The LISTEN connection is down: live counts may be late until it is back.
+struct NotListeningError: Error {}
