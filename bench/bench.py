@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +54,8 @@ POSTS = env_int("BENCH_POSTS", 60)
 UPLOAD_MIB = env_int("BENCH_UPLOAD_MIB", 256)
 # The services themselves, without the gateway (scripts/bench.sh asks stack.sh).
 VOTE_URL = os.environ.get("BENCH_VOTE_URL", "http://127.0.0.1:8082")
+# The floors' own HTTP servers (micro-benchmarks serve-nio / serve-hummingbird).
+FLOOR_PORT = env_int("BENCH_FLOOR_PORT", 18997)
 
 
 def log(message):
@@ -619,6 +622,61 @@ def scenario_micro(results):
     return micro
 
 
+def scenario_floors(results):
+    """What the building blocks cost alone on this machine, under the scenarios' own load
+    shapes: nginx answering by itself and proxying the cheapest request; SwiftNIO and
+    Hummingbird with nothing of ours on top; postgres-nio running the pgbench scripts of
+    the scenarios above. A CPU target below its floor is out of this stack's reach."""
+    floors = {}
+    with CPUMeter(["vote"]) as cpu:
+        run = wrk(f"{GATEWAY}/bench-floor")
+    floors["nginxReturn"] = {"rps": run["rps"], "connections": CONNECTIONS, **cpu.per_operation(run["requests"])}
+    with CPUMeter(["vote"]) as cpu:
+        run = wrk(f"{GATEWAY}/health")
+    floors["nginxProxyHealth"] = {"rps": run["rps"], "connections": CONNECTIONS, **cpu.per_operation(run["requests"])}
+    binary = Path(os.environ.get("BENCH_MICRO_BINARY", ROOT / ".build" / "release" / "micro-benchmarks"))
+    for key, mode in (("swiftNIO", "serve-nio"), ("hummingbird", "serve-hummingbird")):
+        server = subprocess.Popen([str(binary), mode, str(FLOOR_PORT)])
+        try:
+            url = f"http://127.0.0.1:{FLOOR_PORT}/health"
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    urllib.request.urlopen(url, timeout=1).read()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise RuntimeError(f"{mode} did not answer on port {FLOOR_PORT}")
+                    time.sleep(0.1)
+            floors[key] = {}
+            for connections in (4, CONNECTIONS):
+                before = cpu_seconds(server.pid)
+                run = wrk(url, connections=connections, threads=THREADS, duration=5)
+                floors[key][str(connections)] = {"rps": run["rps"],
+                                                 "server": round((cpu_seconds(server.pid) - before) / run["requests"] * 1e6, 1)}
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+    environment = dict(os.environ, PGHOST="127.0.0.1", PGPORT=str(postgres_port()))
+    for key, database, pattern in (("postgresPollRead", "vote", "read-*.sql"), ("postgresVote", "vote", "vote-*.sql"),
+                                   ("postgresFeedPage", "feed", "feed-page.sql")):
+        scripts = sorted(str(p) for p in (WORK / "pgbench").glob(pattern))
+        environment.update(PGUSER=database, PGDATABASE=database, PGPASSWORD=secret(f"{database.upper()}_DB_PASSWORD"))
+        with CPUMeter() as cpu:
+            out = subprocess.run([str(binary), "postgres", str(DURATION), str(CONNECTIONS), *scripts],
+                                 capture_output=True, text=True, env=environment)
+        if out.returncode != 0:
+            raise RuntimeError(f"micro-benchmarks postgres: {out.stderr.strip()[-500:]}")
+        run = json.loads(out.stdout.strip().splitlines()[-1])
+        # The meter counts this run's warm-up second in PostgreSQL's time too: scale it out.
+        postgres = cpu.seconds["postgres"] * run["seconds"] / (run["seconds"] + 1)
+        floors[key] = {"tps": run["transactions"] / run["seconds"],
+                       "client": round(run["cpuSeconds"] / run["transactions"] * 1e6, 1),
+                       "postgres": round(postgres / run["transactions"] * 1e6, 1)}
+    results["floors"] = floors
+    log("floors: " + json.dumps(floors))
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -711,6 +769,29 @@ def cpu_table(results):
         c = results["health"]["cpuMicrosPerRequest"]
         lines.append(f"| `GET /health` (vote directly, 4 conn., {results['health']['service']['rps']:,.0f} req/s) "
                      f"| {c['load generator']:.0f} | - | {c['service']:.0f} | - | {c['load generator'] + c['service']:.0f} | - |")
+    if "floors" in results:
+        lines += ["", floors_table(results["floors"])]
+    return "\n".join(lines) + "\n"
+
+
+def floors_table(f):
+    """The building blocks alone (scenario_floors): the least each row above can cost."""
+    n, h = f["swiftNIO"], f["hummingbird"]
+    lines = ["Floors: the same building blocks with nothing of ours on top, CPU per request (or transaction) in µs, same run:", "",
+             "| floor | rate | gateway (nginx) | server or client | PostgreSQL |",
+             "|---|---|---|---|---|",
+             f"| nginx answering by itself (`return 200`), {f['nginxReturn']['connections']} conn. "
+             f"| {f['nginxReturn']['rps']:,.0f} req/s | {f['nginxReturn']['gateway']:.0f} | - | - |",
+             f"| nginx proxying `GET /health` to vote, {f['nginxProxyHealth']['connections']} conn. "
+             f"| {f['nginxProxyHealth']['rps']:,.0f} req/s | {f['nginxProxyHealth']['gateway']:.0f} "
+             f"| vote {f['nginxProxyHealth']['service']:.0f} | - |"]
+    for name, floor in (("SwiftNIO HTTP/1.1, fixed 2-byte answer", n), ("Hummingbird, one route, no middleware", h)):
+        for connections, run in floor.items():
+            lines.append(f"| {name}, directly, {connections} conn. | {run['rps']:,.0f} req/s | - | {run['server']:.0f} | - |")
+    for key, name in (("postgresPollRead", "poll read's query"), ("postgresVote", "vote's INSERT"),
+                      ("postgresFeedPage", "feed page's two queries")):
+        p = f[key]
+        lines.append(f"| postgres-nio running {name} ({CONNECTIONS} tasks) | {p['tps']:,.0f}/s | - | {p['client']:.0f} | {p['postgres']:.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -784,6 +865,7 @@ def main():
         scenario_vote(results, seed)
         scenario_login(results, seed, micro)
         scenario_transfer(results, seed)
+        scenario_floors(results)
     finally:
         seed.delete()
     results["finishedAt"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

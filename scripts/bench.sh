@@ -9,8 +9,9 @@
 #   4. a second nginx from the same template (deploy/nginx/gateway.conf.template) on
 #      BENCH_GATEWAY_PORT, in front of the same service instances, with two differences:
 #      the login/signup rate limit is lifted (the login scenario measures bcrypt, not the
-#      limiter) and it proxies GET /health to vote (the gateway-overhead probe). The
-#      stack's own gateway on 8080 is left as it is.
+#      limiter), it proxies GET /health to vote (the gateway-overhead probe), answers
+#      GET /bench-floor itself (nginx's floor) and serves this folder as /bench-static/
+#      (the downloads' limit). The stack's own gateway on 8080 is left as it is.
 #
 # Env: BENCH_GATEWAY_PORT (8090), BENCH_DURATION (8 s per scenario), BENCH_CONNECTIONS (16),
 # BENCH_THREADS (2), BENCH_USERS (360), BENCH_POLLS (100), BENCH_POSTS (60),
@@ -113,7 +114,7 @@ main() {
     fi
     GATEWAY_AUTH_RATE=100000r/s GATEWAY_AUTH_BURST=100000 RECORDING_MAX_BYTES="$needed" \
         GATEWAY_STORE_FILES="$store_files" GATEWAY_OBJECT_STORE="$object_store" \
-        GATEWAY_EXTRA_LOCATIONS="location = /health { proxy_pass http://vote_service; } location /bench-static/ { alias $BENCH_DIR/; sendfile on; tcp_nopush on; }" \
+        GATEWAY_EXTRA_LOCATIONS="location = /health { proxy_pass http://vote_service; } location = /bench-floor { return 200 ok; } location /bench-static/ { alias $BENCH_DIR/; sendfile on; tcp_nopush on; }" \
         gateway_render "$BENCH_DIR/nginx" "127.0.0.1:$BENCH_GATEWAY_PORT" "${upstreams[@]}"
     gateway_start "$BENCH_DIR/nginx" || die "the benchmark gateway did not start (see .stack/bench/nginx/logs/error.log)"
     log "benchmark gateway on http://127.0.0.1:$BENCH_GATEWAY_PORT"

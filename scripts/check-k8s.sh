@@ -200,12 +200,12 @@ compose = yaml.safe_load(read("compose.yaml"))
 compose_images = {name: (spec or {}).get("image") for name, spec in (compose.get("services") or {}).items()}
 
 # The drain: SHUTDOWN_GRACE_SECONDS' default and the cancellation after it.
-config_swift = read("Shared/Sources/Shared/Config/ServiceConfiguration.swift")
+config_swift = read("Shared/Sources/Shared/Config/CommonConfiguration.swift")
 main_swift = read("Shared/Sources/Shared/Service/ServiceMain.swift")
 grace_default = re.search(r'"SHUTDOWN_GRACE_SECONDS", default: (\d+)', config_swift)
 cancellation = re.search(r"maximumCancellationDuration = \.seconds\((\d+)\)", main_swift)
 if not grace_default or not cancellation:
-    error("check-k8s.sh", "cannot find SHUTDOWN_GRACE_SECONDS' default (ServiceConfiguration.swift) or maximumCancellationDuration (ServiceMain.swift)")
+    error("check-k8s.sh", "cannot find SHUTDOWN_GRACE_SECONDS' default (CommonConfiguration.swift) or maximumCancellationDuration (ServiceMain.swift)")
 grace_default = int(grace_default.group(1)) if grace_default else 25
 cancellation = int(cancellation.group(1)) if cancellation else 2
 

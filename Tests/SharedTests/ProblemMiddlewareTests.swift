@@ -27,6 +27,8 @@ private func withFailingRoutes(_ test: @escaping @Sendable (any TestClientProtoc
         configuration: configuration, database: database, tokens: try userEvents.accessTokens(settings: settings), userEvents: userEvents,
         readiness: [ReadinessCheck("always") {}], openAPIDocument: "openapi: 3.1.0\n", logger: TestEnvironment.logger)
     router.get("api-error") { _, _ -> String in throw APIError.conflict("already_there", "It is already there.") }
+    // Called by one test only, so that its count in the process-wide metrics is that test's alone.
+    router.get("counted-error") { _, _ -> String in throw APIError.conflict("already_there", "It is already there.") }
     router.post("decode") { request, context -> String in
         let body = try await request.decodeJSON(as: Body.self, context: context)
         return body.name
@@ -176,16 +178,16 @@ struct OperationsTests {
             let ready = try await client.send(.get, "/ready")
             #expect(ready.status == .ok)
             #expect(try ready.json["status"] == .string("ready"))
-            // The request counter is process-wide and other tests of this suite call
-            // `/api-error` too: it must have grown by at least the requests sent here.
-            func apiErrorCount() async throws -> Double {
+            // The request counter is process-wide; no other test calls `/counted-error`, so it
+            // grows by exactly the requests sent here.
+            func countedErrors() async throws -> Double {
                 let metrics = try await client.send(.get, "/metrics")
                 #expect(metrics.status == .ok)
-                return requestCount(in: String(buffer: metrics.body), route: "/api-error", status: 409)
+                return requestCount(in: String(buffer: metrics.body), route: "/counted-error", status: 409)
             }
-            let before = try await apiErrorCount()
-            for _ in 0..<3 { #expect(try await client.send(.get, "/api-error").status == .conflict) }
-            try await eventually { try await apiErrorCount() >= before + 3 }
+            let before = try await countedErrors()
+            for _ in 0..<3 { #expect(try await client.send(.get, "/counted-error").status == .conflict) }
+            try await eventually { try await countedErrors() == before + 3 }
             #expect(String(buffer: try await client.send(.get, "/openapi.yaml").body).hasPrefix("openapi: 3.1.0"))
         }
     }

@@ -6,6 +6,7 @@
 //   micro-benchmarks [--bcrypt-cost N] [--seconds S]
 //
 // Prints one JSON object: operations per second of each, and the core count.
+// `micro-benchmarks serve-nio|serve-hummingbird|postgres ...` are the floors (Floors.swift).
 import Foundation
 import HummingbirdBcrypt
 import Shared
@@ -48,7 +49,23 @@ func measure(seconds: Double, _ body: () throws -> Int) rethrows -> Double {
     return Double(operations) / elapsed.timeInterval
 }
 
-let options = Options(CommandLine.arguments)
+let arguments = CommandLine.arguments
+switch arguments.dropFirst().first {
+case "serve-nio" where arguments.count == 3:
+    try await Floors.serveNIO(port: Int(arguments[2])!)
+    exit(0)
+case "serve-hummingbird" where arguments.count == 3:
+    try await Floors.serveHummingbird(port: Int(arguments[2])!)
+    exit(0)
+case "postgres" where arguments.count >= 5:
+    try await Floors.postgres(
+        seconds: Double(arguments[2])!, connections: Int(arguments[3])!, scripts: Array(arguments[4...]))
+    exit(0)
+default:
+    break
+}
+
+let options = Options(arguments)
 let settings = TokenSettings(
     secret: String(repeating: "k", count: 48), issuer: "backend-auth", audience: "backend")
 let tokens = try AccessTokens(settings: settings)
