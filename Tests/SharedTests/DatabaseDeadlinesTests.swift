@@ -11,8 +11,9 @@ struct DatabaseDeadlinesTests {
         var value: [String] { names.withLock { $0 } }
     }
 
-    /// Polls until `condition` holds or `timeout` passes.
-    func eventually(_ timeout: Duration = .seconds(5), _ condition: () -> Bool) async throws -> Bool {
+    /// Polls until `condition` holds or `timeout` passes (as generous as TestSupport's: the whole
+    /// suite shares two cores, and the watcher is a task like any other).
+    func eventually(_ timeout: Duration = .seconds(30), _ condition: () -> Bool) async throws -> Bool {
         let end = ContinuousClock.now + timeout
         while ContinuousClock.now < end {
             if condition() { return true }
