@@ -10,7 +10,14 @@ import Logging
 /// `/ready`, `/metrics`) log at `debug`: an orchestrator asks every few seconds, and the
 /// line was a measurable share of their cost (`make bench`, `GET /health`).
 public struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
-    static var probes: Set<String> { ["/health", "/ready", "/metrics"] }
+    /// A switch, not a `Set`: a generic type has no stored statics, and a computed set
+    /// would be built on every request.
+    static func isProbe(_ path: String) -> Bool {
+        switch path {
+        case "/health", "/ready", "/metrics": true
+        default: false
+        }
+    }
 
     public init() {}
 
@@ -30,7 +37,7 @@ public struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
 
     private func log(_ request: Request, status: HTTPResponse.Status, since start: ContinuousClock.Instant, context: Context) {
         let path = request.uri.path
-        let level: Logger.Level = status.code < 400 && Self.probes.contains(path) ? .debug : .info
+        let level: Logger.Level = status.code < 400 && Self.isProbe(path) ? .debug : .info
         guard context.logger.logLevel <= level else { return }
         let elapsed = ContinuousClock.now - start
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds / 1_000_000_000_000) / 1000
