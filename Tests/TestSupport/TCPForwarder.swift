@@ -11,12 +11,24 @@ public final class TCPForwarder: Sendable {
     private let target: (host: String, port: Int)
     private let running = Mutex<Task<Void, Never>?>(nil)
 
-    /// Listens on a free port, forwarding to `host:port`.
+    /// Listens on a free port, forwarding to `host:port`. The port is picked below the
+    /// kernel's ephemeral range (and away from FaultablePostgres's 12000-14999): a port
+    /// inside it can be given to an outgoing connection while the forwarder is stopped,
+    /// and `start` could not have it back.
     public init(to host: String, port: Int) async throws {
         self.target = (host, port)
-        let server = try await Self.bind(port: 0)
-        self.port = server.channel.localAddress?.port ?? 0
-        running.withLock { $0 = serve(server) }
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let server = try await Self.bind(port: Int.random(in: 15_000..<18_000))
+                self.port = server.channel.localAddress?.port ?? 0
+                running.withLock { $0 = serve(server) }
+                return
+            } catch let error as IOError where attempt < 20 {
+                _ = error  // taken: another one
+            }
+        }
     }
 
     /// Closes the port and cuts every forwarded connection.

@@ -13,6 +13,10 @@ extension Database {
     /// failed wait, so that a pool stuck after an outage is replaced): a wait left in the
     /// queue of a pool that is being replaced would end only when that pool goes, seconds
     /// after the database is back, and the service is not ready until it listens again.
+    /// Each attempt runs in a task of its own that the loop never waits for past that
+    /// deadline or its own cancellation: neither a queued lease nor a `LISTEN` sent to a
+    /// server that went away is sure to end when cancelled, and the listener must not hang
+    /// on one (nor hold up the service's shutdown).
     public func listen(
         on channel: String, logger: Logger,
         connected: @escaping @Sendable () async throws -> Void,
@@ -24,43 +28,46 @@ extension Database {
         let (pool, connectionWait) = (self.pool, self.connectionWait)
         while !Task.isCancelled {
             let client = self.client
-            let progress = ListenerProgress()
-            do {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        try await client.withConnection { connection in
-                            progress.markLeased()
-                            try await connection.listen(on: channel) { notifications in
-                                try await connected()
-                                progress.markListening()
-                                logger.debug("listening", metadata: ["channel": "\(channel)"])
-                                for try await received in notifications {
-                                    await notification(received.payload)
-                                }
+            let attempt = ListenerAttempt()
+            let (ends, end) = AsyncStream.makeStream(of: (any Error)?.self)
+            let work = Task {
+                do {
+                    try await client.withConnection { connection in
+                        guard attempt.lease() else { throw CancellationError() }  // given up on
+                        try await connection.listen(on: channel) { notifications in
+                            try await connected()
+                            attempt.markListening()
+                            logger.debug("listening", metadata: ["channel": "\(channel)"])
+                            for try await received in notifications {
+                                await notification(received.payload)
                             }
                         }
                     }
-                    group.addTask {
-                        try await Task.sleep(for: connectionWait)
-                        guard progress.wasLeased else {
-                            pool.callFailedForWantOfConnection()
-                            throw DatabaseUnavailableError(reason: "no connection within \(connectionWait)")
-                        }
-                    }
-                    // The wait's end returns quietly once the connection is there; the first
-                    // error (the wait's, or the connection's) ends both.
-                    defer { group.cancelAll() }
-                    while try await group.next() != nil {}
+                    end.yield(nil)
+                } catch {
+                    end.yield(error)
                 }
-            } catch {
-                if Task.isCancelled { break }
+            }
+            let deadline = DatabaseDeadlines.shared.schedule(in: connectionWait) {
+                guard attempt.giveUpUnlessLeased() else { return }
+                pool.callFailedForWantOfConnection()
+                end.yield(DatabaseUnavailableError(reason: "no connection within \(connectionWait)"))
+            }
+            var iterator = ends.makeAsyncIterator()
+            // nil: this task was cancelled (an `AsyncStream` ends its wait then).
+            let outcome = await iterator.next()
+            DatabaseDeadlines.shared.cancel(deadline)
+            _ = attempt.giveUpUnlessLeased()  // a connection that comes later is not used
+            work.cancel()
+            end.finish()
+            if case .some(.some(let error)) = outcome, !Task.isCancelled {
                 logger.warning("notification listener failed; reconnecting", metadata: [
                     "channel": "\(channel)", "error": "\(String(reflecting: error))",
                 ])
             }
             await disconnected()
             guard !Task.isCancelled else { break }
-            if progress.wasListening { backoff = minimumBackoff }
+            if attempt.wasListening { backoff = minimumBackoff }
             try? await Task.sleep(for: backoff)
             backoff = min(backoff * 2, .seconds(1))
         }
@@ -68,12 +75,31 @@ extension Database {
     }
 }
 
-/// How far one connection attempt of `listen` got: whether it had its connection (the wait's
-/// deadline then does nothing), and whether it was listening (the backoff then starts over).
-private final class ListenerProgress: Sendable {
-    private let steps = Mutex((leased: false, listening: false))
-    func markLeased() { steps.withLock { $0.leased = true } }
-    func markListening() { steps.withLock { $0.listening = true } }
-    var wasLeased: Bool { steps.withLock { $0.leased } }
-    var wasListening: Bool { steps.withLock { $0.listening } }
+/// One connection attempt of `listen`: whether it got its connection before the loop gave up
+/// on it (exactly one of the two happens), and whether it was listening (the backoff then
+/// starts over).
+private final class ListenerAttempt: Sendable {
+    private enum Lease { case waiting, leased, givenUp }
+    private let state = Mutex((lease: Lease.waiting, listening: false))
+
+    /// The connection came: false when the loop had given up on this attempt already.
+    func lease() -> Bool {
+        state.withLock { state in
+            guard state.lease == .waiting else { return false }
+            state.lease = .leased
+            return true
+        }
+    }
+
+    /// The wait's deadline: true when it ends the attempt (no connection came).
+    func giveUpUnlessLeased() -> Bool {
+        state.withLock { state in
+            guard state.lease == .waiting else { return false }
+            state.lease = .givenUp
+            return true
+        }
+    }
+
+    func markListening() { state.withLock { $0.listening = true } }
+    var wasListening: Bool { state.withLock { $0.listening } }
 }
