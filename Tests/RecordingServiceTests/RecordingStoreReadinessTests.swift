@@ -30,26 +30,32 @@ struct RecordingStoreReadinessTests {
         }
     }
 
-    /// An S3 store whose server stops (the suite's SeaweedFS, reached through a port the test
-    /// can close, which cuts the connections too) is not ready until the server is back.
+    /// An S3 store whose server stops (the suite's SeaweedFS, reached through a forwarder the
+    /// test can stop, which cuts the connections and closes new ones) is not ready until the
+    /// server is back.
     @Test func anS3StoreWhoseServerStopsIsNotReadyUntilItIsBack() async throws {
         let (variables, cleanUp) = try TestStorageBackend.s3.variables()
         defer { cleanUp() }
         let endpoint = try #require(variables["S3_ENDPOINT"].flatMap { URLComponents(string: $0) })
         let server = try await TCPForwarder(to: try #require(endpoint.host), port: try #require(endpoint.port))
         let extra = variables.merging(["S3_ENDPOINT": "http://127.0.0.1:\(server.port)"]) { $1 }
-        try await withRecordingService(extra: extra, waitForReady: false) { client, _ in
-            try await eventually(timeout: .seconds(40)) { try await client.send(.get, "/ready").status == .ok }
+        do {
+            try await withRecordingService(extra: extra, waitForReady: false) { client, _ in
+                try await eventually(timeout: .seconds(40)) { try await client.send(.get, "/ready").status == .ok }
 
-            await server.stop()
-            try await eventually { try await client.send(.get, "/ready").status == .serviceUnavailable }
-            let ready = try await client.send(.get, "/ready")
-            #expect(try ready.json["checks"]?["storage"] == .string("unavailable"))
-            #expect(try await client.uploadRaw(Array("x".utf8), token: try TestUser().token).status == .serviceUnavailable)
+                await server.stop()
+                try await eventually { try await client.send(.get, "/ready").status == .serviceUnavailable }
+                let ready = try await client.send(.get, "/ready")
+                #expect(try ready.json["checks"]?["storage"] == .string("unavailable"))
+                #expect(try await client.uploadRaw(Array("x".utf8), token: try TestUser().token).status == .serviceUnavailable)
 
-            try await server.start()
-            try await eventually { try await client.send(.get, "/ready").status == .ok }
+                server.start()
+                try await eventually { try await client.send(.get, "/ready").status == .ok }
+            }
+        } catch {
+            await server.close()
+            throw error
         }
-        await server.stop()
+        await server.close()
     }
 }
