@@ -14,14 +14,23 @@ pid_file() { echo "$RUN_DIR/$1.pid"; }
 # Alive = the pid exists, is not a zombie and still runs our binary (guards
 # against a stale pid file whose pid got reused).
 service_pid() {
-    local inst="$1" file pid state
-    file="$(pid_file "$inst")"
+    local inst="$1" pid
+    pid="$(launched_pid "$inst")" || return 1
+    ps -p "$pid" -o args= 2>/dev/null | grep -q -- "$(instance_service "$inst")-service" || return 1
+    echo "$pid"
+}
+
+# launched_pid INSTANCE: the pid in its pid file while that process lives, whatever it
+# runs. Just after launch_service it may still be the subshell that closes descriptors
+# before it execs the service (ci14: taken for an exit by the name check above).
+launched_pid() {
+    local file pid state
+    file="$(pid_file "$1")"
     [[ -f "$file" ]] || return 1
     pid="$(cat "$file")"
     [[ "$pid" =~ ^[0-9]+$ ]] || return 1
     state="$(ps -p "$pid" -o stat= 2>/dev/null)" || return 1
     [[ "$state" == Z* ]] && return 1
-    ps -p "$pid" -o args= 2>/dev/null | grep -q -- "$(instance_service "$inst")-service" || return 1
     echo "$pid"
 }
 
@@ -150,7 +159,7 @@ wait_ready() {
     url="http://127.0.0.1:$port/ready"
     deadline=$((SECONDS + READY_TIMEOUT))
     until curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; do
-        if ! service_pid "$inst" >/dev/null; then
+        if ! launched_pid "$inst" >/dev/null; then
             tail -n 30 "$log_file" >&2 || true
             pg_die "$inst exited during startup (see $(rel "$log_file"))"
         fi
