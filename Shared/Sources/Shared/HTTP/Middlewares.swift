@@ -34,6 +34,9 @@ public struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
 
 /// Verifies a `Bearer` user token when one is sent and records the outcome in the
 /// context; `AuthenticatedContext` / `OptionalAuthContext` turn it into a `401` where needed.
+/// `/internal` requests are left to `ServiceAuthMiddleware`: their bearer is a service
+/// credential, which read as a user token logged a "rejected access token" notice for
+/// every outbox delivery (ci15).
 public struct BearerAuthMiddleware: RouterMiddleware {
     public typealias Context = AppRequestContext
     let tokens: AccessTokens
@@ -44,6 +47,9 @@ public struct BearerAuthMiddleware: RouterMiddleware {
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
+        if request.uri.path.hasPrefix("/internal/") {
+            return try await next(request, context)
+        }
         if let token = request.headers.bearerToken {
             do {
                 context.credential = .valid(try tokens.verify(token))
