@@ -626,7 +626,8 @@ def scenario_floors(results):
     """What the building blocks cost alone on this machine, under the scenarios' own load
     shapes: nginx answering by itself and proxying the cheapest request; SwiftNIO and
     Hummingbird with nothing of ours on top; postgres-nio running the pgbench scripts of
-    the scenarios above. A CPU target below its floor is out of this stack's reach."""
+    the scenarios above, alone and inside a Hummingbird route (the two with the hops
+    between them). A CPU target below its floor is out of this stack's reach."""
     floors = {}
     with CPUMeter(["vote"]) as cpu:
         run = wrk(f"{GATEWAY}/bench-floor")
@@ -635,8 +636,21 @@ def scenario_floors(results):
         run = wrk(f"{GATEWAY}/health")
     floors["nginxProxyHealth"] = {"rps": run["rps"], "connections": CONNECTIONS, **cpu.per_operation(run["requests"])}
     binary = Path(os.environ.get("BENCH_MICRO_BINARY", ROOT / ".build" / "release" / "micro-benchmarks"))
-    for key, mode in (("swiftNIO", "serve-nio"), ("hummingbird", "serve-hummingbird")):
-        server = subprocess.Popen([str(binary), mode, str(FLOOR_PORT)])
+
+    def database(name):
+        return dict(os.environ, PGHOST="127.0.0.1", PGPORT=str(postgres_port()), PGUSER=name, PGDATABASE=name,
+                    PGPASSWORD=secret(f"{name.upper()}_DB_PASSWORD"))
+
+    def scripts(pattern):
+        return sorted(str(p) for p in (WORK / "pgbench").glob(pattern))
+
+    servers = (("swiftNIO", ["serve-nio"], None), ("hummingbird", ["serve-hummingbird"], None),
+               ("hummingbirdPollRead", ["serve-hummingbird-postgres", *scripts("read-*.sql")], "vote"),
+               ("hummingbirdVote", ["serve-hummingbird-postgres", *scripts("vote-*.sql")], "vote"),
+               ("hummingbirdFeedPage", ["serve-hummingbird-postgres", *scripts("feed-page.sql")], "feed"))
+    for key, (mode, *extra), database_name in servers:
+        server = subprocess.Popen([str(binary), mode, str(FLOOR_PORT), *extra],
+                                  env=database(database_name) if database_name else None)
         try:
             url = f"http://127.0.0.1:{FLOOR_PORT}/health"
             deadline = time.monotonic() + 20
@@ -651,20 +665,19 @@ def scenario_floors(results):
             floors[key] = {}
             for connections in (4, CONNECTIONS):
                 before = cpu_seconds(server.pid)
-                run = wrk(url, connections=connections, threads=THREADS, duration=5)
+                with CPUMeter() as cpu:
+                    run = wrk(url, connections=connections, threads=THREADS, duration=5)
                 floors[key][str(connections)] = {"rps": run["rps"],
-                                                 "server": round((cpu_seconds(server.pid) - before) / run["requests"] * 1e6, 1)}
+                                                 "server": round((cpu_seconds(server.pid) - before) / run["requests"] * 1e6, 1),
+                                                 "postgres": cpu.per_operation(run["requests"])["postgres"]}
         finally:
             server.terminate()
             server.wait(timeout=20)
-    environment = dict(os.environ, PGHOST="127.0.0.1", PGPORT=str(postgres_port()))
-    for key, database, pattern in (("postgresPollRead", "vote", "read-*.sql"), ("postgresVote", "vote", "vote-*.sql"),
-                                   ("postgresFeedPage", "feed", "feed-page.sql")):
-        scripts = sorted(str(p) for p in (WORK / "pgbench").glob(pattern))
-        environment.update(PGUSER=database, PGDATABASE=database, PGPASSWORD=secret(f"{database.upper()}_DB_PASSWORD"))
+    for key, database_name, pattern in (("postgresPollRead", "vote", "read-*.sql"), ("postgresVote", "vote", "vote-*.sql"),
+                                        ("postgresFeedPage", "feed", "feed-page.sql")):
         with CPUMeter() as cpu:
-            out = subprocess.run([str(binary), "postgres", str(DURATION), str(CONNECTIONS), *scripts],
-                                 capture_output=True, text=True, env=environment)
+            out = subprocess.run([str(binary), "postgres", str(DURATION), str(CONNECTIONS), *scripts(pattern)],
+                                 capture_output=True, text=True, env=database(database_name))
         if out.returncode != 0:
             raise RuntimeError(f"micro-benchmarks postgres: {out.stderr.strip()[-500:]}")
         run = json.loads(out.stdout.strip().splitlines()[-1])
@@ -788,6 +801,11 @@ def floors_table(f):
     for name, floor in (("SwiftNIO HTTP/1.1, fixed 2-byte answer", n), ("Hummingbird, one route, no middleware", h)):
         for connections, run in floor.items():
             lines.append(f"| {name}, directly, {connections} conn. | {run['rps']:,.0f} req/s | - | {run['server']:.0f} | - |")
+    for key, name in (("hummingbirdPollRead", "poll read's query"), ("hummingbirdVote", "vote's INSERT"),
+                      ("hummingbirdFeedPage", "feed page's two queries")):
+        for connections, run in f.get(key, {}).items():
+            lines.append(f"| Hummingbird route running {name} on postgres-nio's pool, directly, {connections} conn. "
+                         f"| {run['rps']:,.0f} req/s | - | {run['server']:.0f} | {run['postgres']:.0f} |")
     for key, name in (("postgresPollRead", "poll read's query"), ("postgresVote", "vote's INSERT"),
                       ("postgresFeedPage", "feed page's two queries")):
         p = f[key]

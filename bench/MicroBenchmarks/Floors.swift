@@ -6,6 +6,13 @@
 //                                            gets `200 ok` (2 bytes), nothing else
 //   micro-benchmarks serve-hummingbird PORT  Hummingbird with one route (GET /health ->
 //                                            "ok"), no middleware, no logging
+//   micro-benchmarks serve-hummingbird-postgres PORT SCRIPT...
+//                                            the same route running the next of bench.py's
+//                                            pgbench scripts (one or two statements), prepared, through
+//                                            postgres-nio's pool (configured as the services
+//                                            configure theirs), every cell read, then "ok":
+//                                            the two together, with the hops between them
+//                                            that a service pays
 //   micro-benchmarks postgres SECONDS CONNECTIONS SCRIPT...
 //                                            postgres-nio running bench.py's pgbench scripts
 //                                            (each a transaction of `;`-ended statements,
@@ -21,6 +28,7 @@ import NIOHTTP1
 import NIOPosix
 import PostgresNIO
 import Shared
+import Synchronization
 
 enum Floors {
     static func serveNIO(port: Int) async throws {
@@ -40,10 +48,48 @@ enum Floors {
     static func serveHummingbird(port: Int) async throws {
         let router = Router()
         router.get("health") { _, _ in "ok" }
-        var logger = Logger(label: "floor")
-        logger.logLevel = .critical
         let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: quietLogger)
+        try await app.runService()
+    }
+
+    static func serveHummingbirdPostgres(port: Int, scripts paths: [String]) async throws {
+        let environment = ProcessInfo.processInfo.environment
+        var configuration = PostgresClient.Configuration(
+            host: environment["PGHOST"] ?? "127.0.0.1", port: Int(environment["PGPORT"] ?? "") ?? 5432,
+            username: environment["PGUSER"] ?? "postgres", password: environment["PGPASSWORD"],
+            database: environment["PGDATABASE"], tls: .disable)
+        // As CommonConfiguration.database sets them for the services.
+        configuration.options.maximumConnections = 20
+        configuration.options.connectionIdleTimeout = .seconds(10)
+        configuration.options.keepAliveBehavior = nil
+        let client = PostgresClient(configuration: configuration, backgroundLogger: quietLogger)
+        // The scripts differ only in their literals: each statement prepared once per pooled
+        // connection with those as parameters (as the services' statements are).
+        let calls = try loadScripts(paths).map { script in script.map(ParameterizedStatement.init) }
+        let shapes = Set(calls.map { $0.map(\.sql) })
+        guard shapes.count == 1, let shape = shapes.first, (1...2).contains(shape.count) else {
+            throw FloorError("serve-hummingbird-postgres takes scripts of one or two statements that differ only in their literals")
+        }
+        scriptStatements.withLock { $0 = shape }
+        let next = Atomic<Int>(0)
+        let router = Router()
+        router.get("health") { _, _ in
+            let call = calls[next.add(1, ordering: .relaxed).oldValue % calls.count]
+            var sink = 0
+            for (index, statement) in call.enumerated() {
+                let rows = index == 0
+                    ? try await client.execute(ScriptStatement<FirstStatement>(values: statement.values), logger: quietLogger)
+                    : try await client.execute(ScriptStatement<SecondStatement>(values: statement.values), logger: quietLogger)
+                for try await row in rows {
+                    for cell in row { sink &+= cell.bytes?.readableBytes ?? 0 }
+                }
+            }
+            return sink == -1 ? "" : "ok"
+        }
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)),
+            services: [client], logger: quietLogger)
         try await app.runService()
     }
 
@@ -53,13 +99,8 @@ enum Floors {
             host: environment["PGHOST"] ?? "127.0.0.1", port: Int(environment["PGPORT"] ?? "") ?? 5432,
             username: environment["PGUSER"] ?? "postgres", password: environment["PGPASSWORD"],
             database: environment["PGDATABASE"], tls: .disable)
-        let scripts = try paths.map { path in
-            try String(contentsOfFile: path, encoding: .utf8)
-                .components(separatedBy: ";\n").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-                .filter { !$0.isEmpty }
-        }
-        var logger = Logger(label: "floor")
-        logger.logLevel = .critical
+        let scripts = try loadScripts(paths)
+        let logger = quietLogger
         // One connection per task, every statement prepared on it once (as pgbench -M prepared
         // and the services' prepared statements): each transaction is then Bind/Execute/Sync.
         var sessions: [[[PreparedQuery]]] = []
@@ -106,12 +147,99 @@ enum Floors {
         print("{\"transactions\": \(transactions), \"seconds\": \(elapsed.timeInterval), \"cpuSeconds\": \(cpu)}")
     }
 
+    private static let quietLogger: Logger = {
+        var logger = Logger(label: "floor")
+        logger.logLevel = .critical
+        return logger
+    }()
+
+    /// bench.py's pgbench scripts: each a transaction of `;`-ended statements.
+    private static func loadScripts(_ paths: [String]) throws -> [[String]] {
+        try paths.map { path in
+            try String(contentsOfFile: path, encoding: .utf8)
+                .components(separatedBy: ";\n").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+                .filter { !$0.isEmpty }
+        }
+    }
+
     private static func processCPUSeconds() -> Double {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
             + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
+}
+
+/// A pgbench script's statement with its quoted literals taken out as parameters, sent as
+/// text: the server infers each parameter's type from its place and parses the text as it
+/// would have parsed the literal.
+private struct ParameterizedStatement: Sendable {
+    var sql = ""
+    var values: [String] = []
+
+    init(_ statement: String) {
+        var rest = Substring(statement)
+        while let open = rest.firstIndex(of: "'") {
+            sql += rest[..<open]
+            var literal = ""
+            var index = rest.index(after: open)
+            while index < rest.endIndex {
+                if rest[index] == "'" {
+                    let after = rest.index(after: index)
+                    if after < rest.endIndex, rest[after] == "'" { literal.append("'"); index = rest.index(after: after); continue }
+                    break
+                }
+                literal.append(rest[index])
+                index = rest.index(after: index)
+            }
+            values.append(literal)
+            sql += "$\(values.count)"
+            rest = index < rest.endIndex ? rest[rest.index(after: index)...] : ""
+        }
+        sql += rest
+    }
+}
+
+/// The scripts' statements in order, set once before the first request.
+private let scriptStatements = Mutex<[String]>([])
+
+protocol StatementPosition { static var index: Int { get } }
+enum FirstStatement: StatementPosition { static let index = 0 }
+enum SecondStatement: StatementPosition { static let index = 1 }
+
+/// A script's statement at `Position`: a type of its own, since postgres-nio names (and
+/// prepares) a statement by its type. Not private: a private type's name has an
+/// "(unknown context at $…)" part, and PostgreSQL cuts names at 63 bytes, where these two
+/// would become one.
+struct ScriptStatement<Position: StatementPosition>: PostgresPreparedStatement {
+    static var sql: String { scriptStatements.withLock { $0[Position.index] } }
+    typealias Row = PostgresRow
+
+    var values: [String]
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: values.count)
+        for value in values { bindings.append(TextParameter(text: value)) }
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+}
+
+/// A parameter sent in text format, of the type the server inferred for it.
+struct TextParameter: PostgresNonThrowingEncodable {
+    static var psqlType: PostgresDataType { .unknown }
+    static var psqlFormat: PostgresFormat { .text }
+    var text: String
+
+    func encode<JSONEncoder: PostgresJSONEncoder>(into byteBuffer: inout ByteBuffer, context: PostgresEncodingContext<JSONEncoder>) {
+        byteBuffer.writeString(text)
+    }
+}
+
+private struct FloorError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// Answers every request with `200 ok` once its end has arrived.

@@ -6,7 +6,7 @@
 //   micro-benchmarks [--bcrypt-cost N] [--seconds S]
 //
 // Prints one JSON object: operations per second of each, and the core count.
-// `micro-benchmarks serve-nio|serve-hummingbird|postgres ...` are the floors (Floors.swift).
+// `micro-benchmarks serve-nio|serve-hummingbird|serve-hummingbird-postgres|postgres ...` are the floors (Floors.swift).
 import Foundation
 import HummingbirdBcrypt
 import Shared
@@ -56,6 +56,9 @@ case "serve-nio" where arguments.count == 3:
     exit(0)
 case "serve-hummingbird" where arguments.count == 3:
     try await Floors.serveHummingbird(port: Int(arguments[2])!)
+    exit(0)
+case "serve-hummingbird-postgres" where arguments.count >= 4:
+    try await Floors.serveHummingbirdPostgres(port: Int(arguments[2])!, scripts: Array(arguments[3...]))
     exit(0)
 case "postgres" where arguments.count >= 5:
     try await Floors.postgres(
