@@ -78,13 +78,23 @@ let key = Array(settings.secret.utf8)
 
 // The limit: libcrypto's one-shot HMAC() of the token's signing input. Verification MACs
 // the same bytes with the key's pads absorbed once (HMACSHA256Key), also measured alone.
-let hmac = measure(seconds: options.seconds) { Int(Crypto.hmacSHA256(key: key, data: signingInput)[0]) }
+// Five interleaved rounds, the best of each kept: a burst of other work on the shared cores
+// then lowers one round of one figure, not the ratio between the figures.
 let keyedKey = HMACSHA256Key(key: key)
-let hmacKeyed = measure(seconds: options.seconds) { Int(keyedKey.authenticate(signingInput)[0]) }
-let verify = try measure(seconds: options.seconds) { try tokens.verify(token).name.utf8.count }
-let sign = try measure(seconds: options.seconds) {
-    try tokens.issue(userID: UUID.random(), name: "Benchmark User", sessionID: UUID.random()).token.utf8.count
+let rounds = 5
+var best = [Double](repeating: 0, count: 4)
+for _ in 0..<rounds {
+    let round = try [
+        measure(seconds: options.seconds / Double(rounds)) { Int(Crypto.hmacSHA256(key: key, data: signingInput)[0]) },
+        measure(seconds: options.seconds / Double(rounds)) { Int(keyedKey.authenticate(signingInput)[0]) },
+        measure(seconds: options.seconds / Double(rounds)) { try tokens.verify(token).name.utf8.count },
+        measure(seconds: options.seconds / Double(rounds)) {
+            try tokens.issue(userID: UUID.random(), name: "Benchmark User", sessionID: UUID.random()).token.utf8.count
+        },
+    ]
+    best = zip(best, round).map { max($0, $1) }
 }
+let (hmac, hmacKeyed, verify, sign) = (best[0], best[1], best[2], best[3])
 
 // bcrypt: one thread, as each verification is; a few calls suffice at ~100 ms each.
 let password = "correct horse battery"
